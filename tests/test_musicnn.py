@@ -201,7 +201,7 @@ def test_attributes(mtt):
 
 def test_padded_batch_equals_one_by_one(mtt):
     g = torch.Generator().manual_seed(0)
-    lengths = [900, 2 * SR, 4 * SR + 1234, 7 * SR]
+    lengths = [900, 2 * SR, 4 * SR + 1234, 5 * SR]
     clips = [0.1 * torch.randn(n, generator=g) for n in lengths]
     batch = mtt.encode(clips)
     T = max(mtt.num_frames(n) for n in lengths)
@@ -215,10 +215,34 @@ def test_padded_batch_equals_one_by_one(mtt):
         assert (batch.frames[i, n:] == 0).all()
     assert torch.isfinite(batch.frames).all()
     # junk in the padding changes nothing
-    audio = torch.randn(2, 7 * SR, generator=g)
+    audio = torch.randn(2, 5 * SR, generator=g)
     audio[0, : 2 * SR] = clips[1]
-    out = mtt(audio, torch.tensor([2 * SR, 7 * SR]))
+    out = mtt(audio, torch.tensor([2 * SR, 5 * SR]))
     torch.testing.assert_close(out.frames[0, :1], batch.frames[1, :1], rtol=0, atol=0)
+
+
+# Clip-level tag probabilities from real TensorFlow 2.21 (tensorflow-cpu + tf-keras, legacy
+# keras) running musicnn's own graph, checkpoint and front end (librosa, reflect padding) on the
+# noise clip below: (tag index, probability) of the 8 highest tags.
+TF_GOLDEN = {
+    "MTT_musicnn": [(8, 0.257699), (3, 0.215737), (23, 0.087192), (6, 0.063304), (22, 0.055572),
+                    (21, 0.051369), (7, 0.049028), (1, 0.045685)],
+    "MSD_musicnn": [(4, 0.19745), (6, 0.143334), (0, 0.075621), (11, 0.061363), (27, 0.056675),
+                    (43, 0.047407), (48, 0.047081), (18, 0.045229)],
+}
+
+
+@pytest.mark.parametrize("variant", ["MTT_musicnn", "MSD_musicnn"])
+def test_tags_match_tensorflow(variant, mtt, msd):
+    enc = {"MTT_musicnn": mtt, "MSD_musicnn": msd}[variant]
+    rng = np.random.default_rng(1)
+    noise = (0.05 * rng.standard_normal(10 * SR)).astype(np.float32)[: 3 * 187 * 256 - 1]
+    assert enc.num_frames(len(noise)) == 3  # three full patches, as musicnn would cut them
+    probs, _ = enc.tags(torch.from_numpy(noise)[None], torch.tensor([len(noise)]))
+    order = probs[0].argsort(descending=True)[:8].tolist()
+    assert order == [i for i, _ in TF_GOLDEN[variant]]
+    for i, p in TF_GOLDEN[variant]:
+        assert float(probs[0, i]) == pytest.approx(p, abs=2e-5)
 
 
 def test_frozen_and_inference_mode(mtt):

@@ -338,8 +338,7 @@ class MusicnnEncoder(Encoder):
 
     def __init__(self, variant: str = "MSD_musicnn", chunk_patches: int = 16):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ConfigError(f"musicnn variant {variant!r} is not supported; use one of {VARIANTS}")
+        checkpoint_dir(variant)  # unknown variant -> ConfigError; wheel missing -> CheckpointError
         self.variant = variant
         self.chunk_patches = chunk_patches  # patches per network call: bounds peak memory
         self.net = MusicnnNet().requires_grad_(False).eval()
