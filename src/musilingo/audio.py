@@ -49,7 +49,31 @@ class Window:
     samples: np.ndarray
 
 
+def _riff_truncation(head: bytes, file_size: int) -> str | None:
+    """For a RIFF/WAVE file: a problem string when the data chunk runs past the end of the file.
+
+    libsndfile silently shortens such files to what is there, so the check is done by hand on
+    the chunk headers (12-byte RIFF header, then 8-byte chunk headers).
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"data":
+            have = file_size - (pos + 8)
+            if size != 0xFFFFFFFF and size > have:
+                return f"truncated: the data chunk declares {size} bytes, the file holds {have}"
+            return None
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    with open(path, "rb") as fh:
+        problem = _riff_truncation(fh.read(65536), path.stat().st_size)
+    if problem:
+        raise AudioError(path, problem)
     with sf.SoundFile(str(path)) as f:
         declared = f.frames
         data = f.read(dtype="float32", always_2d=True)
@@ -123,6 +147,9 @@ def decode_bytes(
     """Like :func:`load_audio` for in-memory bytes (e.g. an HTTP upload); ``name`` is for errors."""
     if len(data) == 0:
         raise AudioError(name, "empty file (0 bytes)")
+    problem = _riff_truncation(data[:65536], len(data))
+    if problem:
+        raise AudioError(name, problem)
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             arr = f.read(dtype="float32", always_2d=True)

@@ -179,12 +179,12 @@ class MusiLingo(nn.Module):
         return model
 
     def load_projector(self, path: str | os.PathLike) -> None:
-        from safetensors import SafetensorsError
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             state = load_file(str(path))
-        except (SafetensorsError, OSError) as e:
+        except (SafetensorError, OSError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
         own = self.projector.state_dict()
         if set(state) != set(own):

@@ -131,8 +131,9 @@ class MusilingoStyle(PromptStyle):
     def pieces(self, turns, tokenizer):
         out = []
         for i, t in enumerate(turns):
-            audio = f"<Audio>{AUDIO_MARKER}</Audio> " if i == 0 else ""
-            out.append((f"###Human: {audio}{t.question} ###Assistant: ", False))
+            # later turns follow an answer that already ends with the "###" separator
+            head = f"###Human: <Audio>{AUDIO_MARKER}</Audio> " if i == 0 else "Human: "
+            out.append((f"{head}{t.question} ###Assistant: ", False))
             if t.answer is not None:
                 out.append((t.answer + "###", True))
         return out
@@ -168,7 +169,12 @@ class ChatStyle(PromptStyle):
     name: str = "chat"
 
     def end_symbol(self, tokenizer) -> str:
-        return tokenizer.eos_token or ""
+        """The template's end-of-turn text, read off a rendered assistant turn (e.g. <|im_end|>)."""
+        sentinel = "\u2063ANSWER\u2063"
+        full = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": sentinel}], tokenize=False)
+        end = full.split(sentinel, 1)[1].rstrip() if sentinel in full else ""
+        return end or (tokenizer.eos_token or "")
 
     def add_bos(self, tokenizer) -> bool:
         return False  # the template writes its own start tokens
@@ -209,6 +215,6 @@ def get_prompt_style(name: str, tokenizer=None) -> PromptStyle:
     if name not in styles:
         raise ConfigError(f"unknown prompt style {name!r}; choose one of {sorted(styles)}")
     style = styles[name]()
-    if name == "chat" and tokenizer is not None and tokenizer.eos_token:
-        style.stop_strings = [tokenizer.eos_token]
+    if name == "chat" and tokenizer is not None:
+        style.stop_strings = [style.end_symbol(tokenizer)]
     return style

@@ -33,7 +33,8 @@ def build_encoder(cfg: EncoderConfig) -> Encoder:
     if cfg.name == "basic-pitch":
         from musilingo.encoders.basic_pitch import BasicPitchEncoder
 
-        return BasicPitchEncoder()
+        # frames on the exact 86.13 fps grid (basic-pitch's own stitching drifts 8.5 ms per window)
+        return BasicPitchEncoder(stitching="aligned")
     if cfg.name == "composite":
         from musilingo.encoders.composite import CompositeEncoder
 
