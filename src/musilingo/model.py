@@ -34,8 +34,8 @@ from torch import nn
 from musilingo import __version__
 from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
 from musilingo.config import PRESETS, ModelConfig
-from musilingo.encoders import build_encoder, pool_frames
-from musilingo.encoders.base import num_pooled_tokens
+from musilingo.encoders import build_encoder
+from musilingo.encoders.base import encode_pooled, num_pooled_tokens
 from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
 from musilingo.llm import load_llm
 from musilingo.projector import Projector
@@ -236,16 +236,9 @@ class MusiLingo(nn.Module):
         n = int(self.config.window_s * self.encoder.sample_rate)
         return num_pooled_tokens(self.encoder.num_frames(n), self.config.pool_window)
 
-    @torch.no_grad()
     def pooled_features(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Encode and pool a batch of mono clips at ``encoder.sample_rate``: per clip [n, D]."""
-        lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
-        audio = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)
-        for i, c in enumerate(clips):
-            audio[i, : len(c)] = torch.from_numpy(np.asarray(c, dtype=np.float32))
-        out = self.encoder(audio.to(self.device_), lengths.to(self.device_))
-        pooled = pool_frames(out.frames, out.mask, self.config.pool_window)
-        return [pooled.frames[i, pooled.mask[i]].float() for i in range(len(clips))]
+        return encode_pooled(self.encoder, clips, self.config.pool_window, self.device_)
 
     def load(self, item: AudioInput, max_duration_s: float | None = MAX_DURATION_S) -> tuple[str, np.ndarray]:
         """Decode one input to mono at the encoder's rate: (name, samples)."""

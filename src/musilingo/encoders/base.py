@@ -89,3 +89,18 @@ def pool_frames(frames: torch.Tensor, mask: torch.Tensor, window: int) -> Encode
     tokens = summed / counts.clamp(min=1)
     tok_mask = torch.arange(N, device=frames.device)[None, :] < torch.tensor(n_tok, device=frames.device)[:, None]
     return EncoderOutput(tokens * tok_mask[..., None].to(tokens.dtype), tok_mask)
+
+
+@torch.no_grad()
+def encode_pooled(encoder: Encoder, clips, window: int, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+    """Encode a batch of mono clips (1-D arrays at ``encoder.sample_rate``) and pool each one.
+
+    Returns per clip its audio tokens' features [n_i, D] (float32), n_i = ceil(frames / window).
+    """
+    lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
+    audio = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)
+    for i, c in enumerate(clips):
+        audio[i, : len(c)] = torch.as_tensor(c, dtype=torch.float32)
+    out = encoder(audio.to(device), lengths.to(device))
+    pooled = pool_frames(out.frames, out.mask, window)
+    return [pooled.frames[i, pooled.mask[i]].float() for i in range(len(clips))]

