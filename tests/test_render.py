@@ -1,0 +1,187 @@
+"""The rendered corpus: truth matches the written MIDI, splits by work, resume, determinism.
+
+Renders a few seconds of audio per clip with the Debian fluidsynth/mma/abc2midi tools; skipped
+where they are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("music21")
+pretty_midi = pytest.importorskip("pretty_midi")
+sf = pytest.importorskip("soundfile")
+
+from musilingo.data import render  # noqa: E402
+from musilingo.data.manifest import read_manifest  # noqa: E402
+from musilingo.errors import ConfigError  # noqa: E402
+
+TOOLS = ("fluidsynth", "mma", "abc2midi")
+needs_tools = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in TOOLS)
+    or not all(os.path.isfile(s) for s in render.DEFAULT_SOUNDFONTS),
+    reason="needs fluidsynth, mma, abc2midi and the Debian GM soundfonts")
+SHORT = (3.0, 4.0)  # seconds per test clip
+TIMID = render.DEFAULT_SOUNDFONTS[1]  # TimGM6mb: small, loads fast
+
+
+def _options(tmp: Path, **kw) -> render.RenderOptions:
+    base = dict(out_dir=tmp, num_clips=4, seed=3, workers=1, clip_seconds=SHORT,
+                progress=False, keep_midi=True, soundfonts=(TIMID,))
+    base.update(kw)
+    return render.RenderOptions(**base)
+
+
+def _midi_truth(pm, t0: float, t1: float) -> dict:
+    """What the written MIDI says about [t0, t1]: tempo, meter, instruments, drums."""
+    _, qpms = pm.get_tempo_changes()
+    ts = [x for x in pm.time_signature_changes if x.time <= t0 + 1e-6][-1]
+    names, drums = set(), False
+    for inst in pm.instruments:
+        if any(n.start < t1 and n.end > t0 for n in inst.notes):
+            if inst.is_drum:
+                drums = True
+            else:
+                names.add(pretty_midi.program_to_instrument_name(inst.program))
+    return {"qpm": float(qpms[0]), "n_tempi": len(qpms),
+            "meter": f"{ts.numerator}/{ts.denominator}", "instruments": names, "drums": drums}
+
+
+def _check_against_midi(rec: dict, out: Path) -> tuple[dict, object]:
+    a = rec["attributes"]
+    pm = pretty_midi.PrettyMIDI(str(out / "midi" / f"{rec['id']}.mid"))
+    t0 = a["clip_start_s"]
+    truth = _midi_truth(pm, t0, t0 + rec["duration"])
+    assert truth["n_tempi"] == 1
+    assert a["tempo_qpm"] == pytest.approx(truth["qpm"], abs=0.1)
+    assert a["meter"] == truth["meter"]
+    assert set(a["instruments"]) == truth["instruments"]
+    assert a["drums"] == truth["drums"]
+    for name in a["instruments"]:
+        assert name in pretty_midi.constants.INSTRUMENT_MAP
+    info = sf.info(str(out / rec["audio"]))
+    assert info.samplerate == render.SAMPLE_RATE and info.channels == 1
+    assert info.duration == pytest.approx(rec["duration"], abs=0.01)
+    assert SHORT[0] - 0.01 <= rec["duration"] <= SHORT[1] + 0.01
+    audio, _ = sf.read(str(out / rec["audio"]))
+    assert np.sqrt(np.mean(audio**2)) > render.MIN_CLIP_RMS
+    assert rec["caption"] and rec["qa"]
+    return a, pm
+
+
+@needs_tools
+def test_bach_chorale_matches_midi(tmp_path):
+    path = next(p for p in render._m21_catalogue()["bach"] if Path(p).stem == "bwv269")
+    spec = render.ClipSpec(index=0, clip_id="bach-test", source="music21", collection="bach",
+                           group="bach", work_id="bach/bwv269", split_key="bach/bwv269",
+                           path=path, soundfont=TIMID, clip_len=3.5, seed=11)
+    rec = render.render_clip(spec, _options(tmp_path))
+    a, pm = _check_against_midi(rec, tmp_path)
+    assert a["meter"] == "3/4"  # BWV 269 is in 3/4
+    assert a["num_parts"] == 4 and a["drums"] is False
+    assert a["composer"] == "Johann Sebastian Bach"
+    # Key: G major in the source, transposed with the notes (MIDI key signature agrees).
+    tonic_pc = render._PC[a["key_tonic"][0]] + {"#": 1, "b": -1}.get(a["key_tonic"][1:], 0)
+    assert (a["key_mode"], tonic_pc % 12) == ("major", (7 + a["transpose"]) % 12)
+    assert pm.key_signature_changes[0].key_number == (7 + a["transpose"]) % 12
+
+
+@needs_tools
+def test_mma_groove_matches_midi(tmp_path):
+    spec = render.ClipSpec(index=0, clip_id="mma-test", source="mma", collection="waltz",
+                           group="waltz", work_id="mma/waltz", split_key="mma/waltz",
+                           style_file="waltz", groove="Waltz", soundfont=TIMID, clip_len=3.5,
+                           seed=5)
+    rec = render.render_clip(spec, _options(tmp_path))
+    a, pm = _check_against_midi(rec, tmp_path)
+    assert a["meter"] == "3/4" and a["drums"] is True and a["style"] == "waltz"
+    lo, hi = next(s for s in render.mma_styles.MMA_STYLES if s.file == "waltz").qpm
+    assert lo <= a["tempo_qpm"] <= hi
+    kn = pm.key_signature_changes[0].key_number
+    mode = "minor" if kn >= 12 else "major"
+    assert (a["key_tonic"], a["key_mode"]) == (render.mma_styles.tonic_name(kn % 12, mode), mode)
+
+
+@needs_tools
+def test_corpus_resume_and_determinism(tmp_path):
+    opts = dict(num_clips=4, seed=3, workers=1, sources=("mma", "abc"), clip_seconds=SHORT,
+                soundfonts=(TIMID,), progress=False, keep_midi=True)
+    manifest = render.render_corpus(tmp_path, **opts)
+    recs = read_manifest(manifest)
+    assert 3 <= len(recs) <= 4  # a failure is logged, not fatal
+    for r in recs:
+        _check_against_midi(json.loads(
+            (tmp_path / "state" / "done" / f"{r.id}.json").read_text()), tmp_path)
+    before = {r.id: (tmp_path / "state" / "done" / f"{r.id}.json").read_text() for r in recs}
+    victim = recs[1].id
+    manifest.unlink()
+    (tmp_path / "state" / "done" / f"{victim}.json").unlink()
+    mtimes = {rid: (tmp_path / "state" / "done" / f"{rid}.json").stat().st_mtime_ns
+              for rid in before if rid != victim}
+    manifest2 = render.render_corpus(tmp_path, **{**opts, "workers": 2})
+    after = {r.id for r in read_manifest(manifest2)}
+    assert after == set(before)
+    for rid, m in mtimes.items():  # finished clips were not rendered again
+        assert (tmp_path / "state" / "done" / f"{rid}.json").stat().st_mtime_ns == m
+    # the re-rendered clip has exactly the same record (deterministic for the seed)
+    assert (tmp_path / "state" / "done" / f"{victim}.json").read_text() == before[victim]
+
+
+def test_plan_is_deterministic_and_splits_by_work(tmp_path):
+    opts = render.RenderOptions(out_dir=tmp_path, num_clips=3000, seed=0, progress=False)
+    plan = render.plan_clips(opts)
+    assert plan == render.plan_clips(opts)
+    assert render.plan_clips(render.RenderOptions(out_dir=tmp_path, num_clips=50, seed=0)) \
+        == plan[:50]
+    assert plan[:50] != render.plan_clips(render.RenderOptions(out_dir=tmp_path, num_clips=50,
+                                                               seed=1))
+    assert len({s.clip_id for s in plan}) == len(plan)
+    splits_of_work, splits_of_key = defaultdict(set), defaultdict(set)
+    for s in plan:
+        splits_of_work[s.work_id].add(render.split_for(s.split_key))
+        splits_of_key[s.split_key].add(render.split_for(s.split_key))
+    assert all(len(v) == 1 for v in splits_of_work.values())
+    assert all(len(v) == 1 for v in splits_of_key.values())
+    counts = defaultdict(int)
+    for key in splits_of_key:
+        counts[render.split_for(key)] += 1
+    total = sum(counts.values())
+    assert 0.74 < counts["train"] / total < 0.86
+    assert counts["valid"] > 0 and counts["test"] > 0
+    assert {s.source for s in plan} == {"music21", "mma", "abc"}
+    assert len({s.groove for s in plan if s.source == "mma"}) > 100
+
+
+def test_failure_is_logged_not_fatal(tmp_path):
+    opts = _options(tmp_path)
+    (tmp_path / "state" / "done").mkdir(parents=True)
+    (tmp_path / "state" / "failed").mkdir(parents=True)
+    spec = render.ClipSpec(index=0, clip_id="broken", source="music21", collection="bach",
+                           group="bach", work_id="bach/none", split_key="bach/none",
+                           path=str(tmp_path / "missing.mxl"), soundfont=TIMID, clip_len=3.5)
+    cid, ok, msg = render._work((spec, opts))
+    assert (cid, ok) == ("broken", False) and msg
+    assert json.loads((tmp_path / "state" / "failed" / "broken.json").read_text())["error"]
+
+
+def test_options_validate(tmp_path):
+    with pytest.raises(ConfigError):
+        render.RenderOptions(out_dir=tmp_path, soundfonts=("/x/MuseScore_General.sf2",))
+    with pytest.raises(ConfigError):
+        render.RenderOptions(out_dir=tmp_path, sources=("youtube",))
+    with pytest.raises(ConfigError):
+        render.RenderOptions(out_dir=tmp_path, clip_seconds=(30.0, 10.0))
+
+
+@pytest.mark.parametrize("qpm,meter,bpm", [(120, (4, 4), 120), (180, (6, 8), 120),
+                                           (200, (2, 2), 100), (90, (3, 8), 60),
+                                           (100, (3, 4), 100)])
+def test_beat_bpm(qpm, meter, bpm):
+    assert render.beat_bpm(qpm, meter) == pytest.approx(bpm)
