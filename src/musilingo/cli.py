@@ -240,7 +240,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list = []  # subcommands of the data / eval / train / serve layers (see below)
+def _add_train_command(sub) -> None:
+    """``train``: every TrainConfig field is a flag; a YAML recipe sets the same keys."""
+    import dataclasses
+    import types
+    import typing
+
+    from musilingo.train import TrainConfig, train_command
+
+    p = sub.add_parser("train", help="train the projection (and LoRA) from a YAML recipe and/or flags")
+    p.add_argument("--recipe", default=None, help="YAML recipe (a dump of these options)")
+    p.add_argument("--print-recipe", action="store_true", help="print the resulting recipe and exit")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        base = hints[f.name]
+        if typing.get_origin(base) in (typing.Union, types.UnionType):  # X | None -> X
+            base = next(a for a in typing.get_args(base) if a is not type(None))
+        if typing.get_origin(base) in (list, tuple):
+            inner = typing.get_args(base)[0] if typing.get_args(base) else str
+            p.add_argument(flag, nargs="+", type=inner, default=None)
+        elif base is bool:
+            p.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=None,
+                           metavar="{true,false}")
+        else:
+            p.add_argument(flag, type=base, default=None)
+    p.set_defaults(func=train_command)
+
+
+_EXTRA_COMMANDS: list = [_add_train_command]
 
 
 def main(argv: list[str] | None = None) -> int:

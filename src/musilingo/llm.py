@@ -124,14 +124,18 @@ def tiny_llm(seed: int = 0):
 
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
+    # initializer_range 0.2, not 0.02: at 0.02 a random 2-layer LM gives near-uniform logits
+    # whatever its input, so no training signal reaches the projector in tests.
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+                      pad_token_id=tok.pad_token_id, tie_word_embeddings=False,
+                      initializer_range=0.2)
     return LlamaForCausalLM(cfg), tok
 
 
-def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: str | None = None):
+def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: str | None = None,
+             adapter_trainable: bool = False):
     """Load (model, tokenizer) as ``cfg`` says; frozen, eval mode; LoRA added when configured.
 
     ``adapter_dir``: a saved peft adapter to load (trained LoRA weights); otherwise fresh LoRA
@@ -160,7 +164,7 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
         from peft import PeftModel, get_peft_model
 
         if adapter_dir is not None:
-            model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+            model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=adapter_trainable)
         else:
             lc = cfg.lora
             model = get_peft_model(model, PeftLoraConfig(

@@ -117,13 +117,14 @@ class MusiLingo(nn.Module):
     """encoder (frozen) -> pooling -> projector (trained) -> llm (frozen, optional LoRA)."""
 
     def __init__(self, config: ModelConfig, device: str | torch.device = "cpu",
-                 adapter_dir: str | None = None):
+                 adapter_dir: str | None = None, adapter_trainable: bool = False):
         super().__init__()
         self.config = config
         self.device_ = torch.device(device)
         self.encoder = build_encoder(config.encoder).to(self.device_)
         self.encoder.requires_grad_(False).eval()
-        self.llm, self.tokenizer = load_llm(config.llm, self.device_, adapter_dir=adapter_dir)
+        self.llm, self.tokenizer = load_llm(config.llm, self.device_, adapter_dir=adapter_dir,
+                                            adapter_trainable=adapter_trainable)
         hidden = self.llm.get_input_embeddings().embedding_dim
         self.projector = Projector(config.projector.kind, self.encoder.feature_dim, hidden,
                                    feature_norm=config.projector.feature_norm).to(self.device_)
@@ -132,12 +133,14 @@ class MusiLingo(nn.Module):
     # ------------------------------------------------------------------ loading and saving
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", device: str | None = None,
-                        llm: str | None = None, encoder_path: str | None = None) -> "MusiLingo":
+                        llm: str | None = None, encoder_path: str | None = None,
+                        trainable: bool = False, overrides: dict | None = None) -> "MusiLingo":
         """Load a model folder or a preset (``paper``, ``default``, ``tiny``).
 
         ``llm`` / ``encoder_path`` override where the LLM / MERT weights come from (e.g. a local
         Vicuna folder for the ``paper`` preset). ``device``: ``cpu``, ``cuda``, ``cuda:1`` or None
-        (= cuda when available).
+        (= cuda when available). ``trainable`` loads a saved LoRA adapter for further training;
+        ``overrides`` replaces config fields (``{"projector": {...}}``) before the model is built.
         """
         device = resolve_device(device)
         folder = None
@@ -166,13 +169,16 @@ class MusiLingo(nn.Module):
             config.llm.name_or_path = llm
         if encoder_path:
             config.encoder.path = encoder_path
+        if overrides:
+            config = ModelConfig.from_dict({**config.to_dict(), **overrides})
         adapter = folder / "adapter" if folder is not None and (folder / "adapter").is_dir() else None
-        model = cls(config, device=device, adapter_dir=str(adapter) if adapter else None)
+        model = cls(config, device=device, adapter_dir=str(adapter) if adapter else None,
+                    adapter_trainable=trainable)
         if folder is not None and (folder / "projector.safetensors").is_file():
             model.load_projector(folder / "projector.safetensors")
         elif config.trained:
             raise CheckpointError(f"{folder}: config says trained but projector.safetensors is missing")
-        if not config.trained:
+        if not config.trained and not trainable:
             warnings.warn(f"model {name_or_path!r} has an UNTRAINED projection: its answers do not "
                           "depend on the audio (train one with `musilingo train`)",
                           UntrainedModelWarning, stacklevel=2)
@@ -326,6 +332,11 @@ class MusiLingo(nn.Module):
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
         return {"inputs_embeds": embeds, "attention_mask": attn, "position_ids": position_ids,
                 "labels": labels.to(self.device_)}
+
+    def forward(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
+                **render_kwargs) -> torch.Tensor:
+        """Training forward pass (what DDP wraps): the loss of :meth:`loss`."""
+        return self.loss(features, conversations, **render_kwargs)
 
     def loss(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
              **render_kwargs) -> torch.Tensor:

@@ -1,0 +1,515 @@
+"""Training the projection (and optional LoRA adapters): one explicit loop, one file.
+
+setup -> train -> validate -> save, as the paper's two stages:
+
+- stage 1, caption pretraining: ``plain`` prompt (no template), captions cut to 32 tokens;
+- stage 2, instruction tuning: the model's prompt style (``musilingo`` or ``chat``) on captions
+  and question/answer pairs.
+
+AdamW with linear warmup (from ``warmup_start_lr``) then cosine decay to ``min_lr``, gradient
+accumulation, bf16 autocast on GPU, features from the cache (``features.py``; filled on first use)
+or encoded on the fly at every step as the published code does. Checkpoints hold only trainable
+weights (projector + LoRA adapter) plus the trainer state, are written atomically every
+``save_every`` steps, and a rerun of the same command resumes exactly where the last one stopped
+(same data order, same RNG state, same weights as an uninterrupted run). Several processes or
+nodes: ``accelerate launch -m musilingo.cli train ...`` (DDP through ``accelerate``).
+
+A recipe is a YAML dump of :class:`TrainConfig`; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from musilingo.data.manifest import Record, append_jsonl, atomic_write_text, check_audio_exists, read_manifest
+from musilingo.errors import ConfigError, ManifestError
+from musilingo.prompts import CAPTION_INSTRUCTION, Turn, get_prompt_style
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``musilingo train``; a YAML recipe holds (a subset of) these keys."""
+
+    train: str = ""
+    """training manifest (JSONL); records of split ``train_split`` are used"""
+    out: str = "runs/default"
+    """output folder: model folder + checkpoints/ + log.jsonl + loss.png"""
+    valid: str | None = None
+    """validation manifest (default: the training manifest's ``valid`` split)"""
+    train_split: str | None = "train"
+    valid_split: str | None = "valid"
+    init: str = "default"
+    """preset name (starts untrained) or a model folder to continue from (e.g. a stage-1 run)"""
+    stage: int = 2
+    """1 = caption pretraining (plain prompt), 2 = instruction tuning (the model's prompt style)"""
+    tasks: list[str] = field(default_factory=lambda: ["caption", "qa"])
+    """which samples to build from each record: caption and/or qa"""
+    max_answer_tokens: int | None = None
+    """cut answers to this many tokens (stage 1: 32, as the paper)"""
+    encoder: str | None = None
+    """override the encoder: musicnn | basic-pitch | musicnn+basic-pitch | mert:PATH"""
+    projector: str | None = None
+    """override the projector: linear | mlp2x_gelu"""
+    feature_norm: bool | None = None
+    """override feature standardisation in the projector"""
+    lora_r: int | None = None
+    """LoRA rank on the LLM's attention projections; 0 = frozen LLM (the paper)"""
+    prompt_style: str | None = None
+    """override the prompt style for stage 2: musilingo | chat"""
+    llm: str | None = None
+    """override the LLM (folder or hub id)"""
+    lr: float = 1e-4
+    min_lr: float = 8e-5
+    warmup_start_lr: float = 1e-6
+    warmup_steps: int = 100
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    max_steps: int = 1000
+    """optimizer steps in total (the paper: epochs x iters_per_epoch)"""
+    batch_size: int = 8
+    """samples per process per micro-batch"""
+    grad_accum: int = 1
+    max_grad_norm: float | None = 1.0
+    seed: int = 42
+    feature_cache: str | None = "cache/features"
+    """folder of the feature cache; null = encode audio on the fly at every step"""
+    val_every: int = 100
+    val_samples: int = 256
+    save_every: int = 100
+    log_every: int = 10
+    keep_checkpoints: int = 2
+    device: str | None = None
+    stop_after_steps: int | None = None
+    """stop (after saving a checkpoint) once this many steps ran in this invocation: time-boxed
+    runs on shared machines; rerun the same command to continue"""
+
+    def __post_init__(self):
+        if self.stage not in (1, 2):
+            raise ConfigError("stage must be 1 or 2")
+        bad = set(self.tasks) - {"caption", "qa"}
+        if bad or not self.tasks:
+            raise ConfigError(f"tasks must be a non-empty subset of caption, qa (got {self.tasks})")
+        if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1:
+            raise ConfigError("batch_size, grad_accum and max_steps must be >= 1")
+        if not (0 < self.lr and 0 <= self.min_lr <= self.lr):
+            raise ConfigError("need 0 < lr and 0 <= min_lr <= lr")
+        self.betas = tuple(self.betas)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, **overrides) -> "TrainConfig":
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read recipe ({e})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a recipe is a mapping of option: value")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown recipe keys {unknown}; valid keys: {sorted(known)}")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        d = dataclasses.asdict(self)
+        d["betas"] = list(d["betas"])
+        return yaml.safe_dump(d, sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------- data
+@dataclass
+class Sample:
+    clip_id: str
+    audio: str
+    turns: list[Turn]
+
+
+def build_samples(records: list[Record], cfg: TrainConfig) -> list[Sample]:
+    """One sample per caption and per Q&A pair of each record (as ``cfg.tasks`` says)."""
+    out = []
+    for r in records:
+        if "caption" in cfg.tasks and r.caption:
+            q = "" if cfg.stage == 1 else CAPTION_INSTRUCTION
+            out.append(Sample(r.id, r.audio, [Turn(q, r.caption)]))
+        if "qa" in cfg.tasks and cfg.stage == 2:
+            out += [Sample(r.id, r.audio, [Turn(qa.question, qa.answer)]) for qa in r.qa]
+    return out
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup from warmup_start_lr to lr, then cosine to min_lr (step counts from 0)."""
+    if step < cfg.warmup_steps:
+        return cfg.warmup_start_lr + (cfg.lr - cfg.warmup_start_lr) * step / max(1, cfg.warmup_steps)
+    span = max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The sample order of one epoch: a permutation fixed by (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def _read_split(path: str, split: str | None, what: str) -> list[Record]:
+    recs = [r for r in read_manifest(path) if split is None or r.split == split]
+    if not recs:
+        raise ManifestError(f"{path}: no records in split {split!r} for {what}")
+    return recs
+
+
+# ---------------------------------------------------------------------------------------- model
+def build_model(cfg: TrainConfig, device: str):
+    """The model to train: a fresh preset config with overrides, or a folder to continue."""
+    from musilingo.config import PRESETS, LoraConfig
+    from musilingo.features import encoder_from_spec  # noqa: F401  (spec grammar documented there)
+    from musilingo.model import MusiLingo
+
+    overrides: dict = {}
+    if cfg.init in PRESETS:
+        config = PRESETS[cfg.init]()
+        if cfg.encoder:
+            config.encoder = _encoder_config(cfg.encoder)
+            config.pool_window = 325 if config.encoder.name in ("mert", "random-mert") else 1
+        if cfg.projector:
+            config.projector.kind = cfg.projector
+        if cfg.feature_norm is not None:
+            config.projector.feature_norm = cfg.feature_norm
+        if cfg.lora_r is not None:
+            config.llm.lora = LoraConfig(r=cfg.lora_r, alpha=2 * cfg.lora_r) if cfg.lora_r > 0 else None
+        if cfg.prompt_style:
+            config.prompt_style = cfg.prompt_style
+        if cfg.llm:
+            config.llm.name_or_path = cfg.llm
+        config.__post_init__()
+        model = MusiLingo(config, device=device)
+        fresh = True
+    else:
+        if any(v is not None for v in (cfg.encoder, cfg.projector, cfg.feature_norm, cfg.lora_r)):
+            raise ConfigError("encoder/projector/feature_norm/lora_r overrides apply to a preset init, "
+                              "not to a trained model folder")
+        if cfg.prompt_style:
+            overrides["prompt_style"] = cfg.prompt_style
+        model = MusiLingo.from_pretrained(cfg.init, device=device, llm=cfg.llm, trainable=True,
+                                          overrides=overrides or None)
+        fresh = False
+    model.projector.requires_grad_(True)
+    return model, fresh
+
+
+def _encoder_config(spec: str):
+    from musilingo.config import EncoderConfig
+
+    def one(name: str) -> EncoderConfig:
+        if name.startswith("mert:"):
+            return EncoderConfig(name="mert", path=name[5:])
+        table = {"musicnn": dict(name="musicnn", variant="MSD_musicnn"),
+                 "musicnn-mtt": dict(name="musicnn", variant="MTT_musicnn"),
+                 "basic-pitch": dict(name="basic-pitch"), "random-mert": dict(name="random-mert", variant="tiny")}
+        if name not in table:
+            raise ConfigError(f"unknown encoder {name!r}")
+        return EncoderConfig(**table[name])
+
+    parts = [one(p) for p in spec.split("+")]
+    return parts[0] if len(parts) == 1 else EncoderConfig(name="composite", children=parts)
+
+
+def trainable_parameters(model) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+# ---------------------------------------------------------------------------------------- loop
+class FeatureSource:
+    """Pooled features per clip: from the cache, or by running the encoder now (on the fly)."""
+
+    def __init__(self, model, records: list[Record], cfg: TrainConfig):
+        self.model = model
+        self.audio = {r.id: r.audio for r in records}
+        self.cache = None
+        if cfg.feature_cache:
+            from musilingo.features import FeatureCache, feature_key
+
+            key = feature_key(model.encoder, model.config.pool_window, model.config.window_s)
+            self.cache = FeatureCache(cfg.feature_cache, key)
+            missing = [r.id for r in records if r.id not in self.cache]
+            if missing:
+                raise ManifestError(f"{len(missing)} clips could not be encoded (see "
+                                    f"{self.cache.dir / 'errors.jsonl'}), e.g. {missing[:3]}")
+
+    def get(self, ids: list[str]) -> list[torch.Tensor]:
+        if self.cache is not None:
+            return [self.cache[i] for i in ids]
+        from musilingo.audio import load_audio
+
+        clips = [load_audio(self.audio[i], self.model.encoder.sample_rate)[0] for i in ids]
+        return self.model.pooled_features(clips)
+
+
+def _save_checkpoint(model, optimizer, state: dict, ckpt_dir: Path, keep: int, cfg: TrainConfig) -> None:
+    """Write checkpoints/step-N atomically (temp folder + rename) and prune old ones."""
+    tmp = ckpt_dir / f".step-{state['step']:07d}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, extra={"recipe.yaml": cfg.to_yaml()})
+    torch.save({"optimizer": optimizer.state_dict(), **state}, tmp / "trainer_state.pt")
+    final = ckpt_dir / f"step-{state['step']:07d}"
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    done = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir())
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    done = sorted(p for p in ckpt_dir.glob("step-*") if (p / "trainer_state.pt").is_file())
+    return done[-1] if done else None
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    random.setstate(s["python"])
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) a training run; returns the output model folder."""
+    from accelerate import Accelerator
+
+    from musilingo.model import resolve_device
+
+    use_cuda = resolve_device(cfg.device).startswith("cuda")
+    acc = Accelerator(cpu=not use_cuda, mixed_precision="bf16" if use_cuda else "no",
+                      gradient_accumulation_steps=cfg.grad_accum)
+    out = Path(cfg.out)
+    ckpt_dir = out / "checkpoints"
+    if acc.is_main_process:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "recipe.yaml", cfg.to_yaml())
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+
+    train_recs = _read_split(cfg.train, cfg.train_split, "training")
+    train_recs, _ = check_audio_exists(train_recs, where=cfg.train)
+    valid_recs: list[Record] = []
+    try:
+        valid_recs = _read_split(cfg.valid or cfg.train, cfg.valid_split, "validation")
+        valid_recs, _ = check_audio_exists(valid_recs, where=cfg.valid or cfg.train)
+    except ManifestError:
+        if cfg.valid:
+            raise
+        log.warning("no validation split: validation loss is not tracked")
+    samples = build_samples(train_recs, cfg)
+    if not samples:
+        raise ManifestError(f"{cfg.train}: no {'/'.join(cfg.tasks)} samples in the training records")
+    vsamples = build_samples(valid_recs, cfg)
+    rng = random.Random(cfg.seed)
+    rng.shuffle(vsamples)
+    vsamples = vsamples[: cfg.val_samples]
+
+    model, fresh = build_model(cfg, str(acc.device))
+    style = get_prompt_style("plain", model.tokenizer) if cfg.stage == 1 else model.prompt
+    render = dict(max_answer_tokens=cfg.max_answer_tokens or (32 if cfg.stage == 1 else None), style=style)
+    if cfg.feature_cache and acc.is_main_process:  # encode what the cache lacks, once
+        from musilingo.features import build_feature_cache
+
+        build_feature_cache(model.encoder, train_recs + valid_recs, cfg.feature_cache,
+                            model.config.pool_window, model.config.window_s, batch_size=8,
+                            device=str(model.device), progress=True)
+    acc.wait_for_everyone()
+    feats = FeatureSource(model, train_recs + valid_recs, cfg)
+    if fresh and model.projector.feature_norm:
+        stats_ids = sorted({s.clip_id for s in samples})[:2000]
+        model.projector.set_feature_stats(torch.cat(feats.get(stats_ids), dim=0).to(model.device))
+
+    params = trainable_parameters(model)
+    n_train = sum(p.numel() for p in params)
+    optimizer = torch.optim.AdamW(params, lr=cfg.warmup_start_lr, betas=cfg.betas,
+                                  weight_decay=cfg.weight_decay)
+    state = {"step": 0, "epoch": 0, "pos": 0, "rng": _rng_state()}
+    resume = _latest_checkpoint(ckpt_dir)
+    if resume is not None:
+        saved = torch.load(resume / "trainer_state.pt", map_location="cpu", weights_only=True)
+        model.load_projector(resume / "projector.safetensors")
+        if (resume / "adapter").is_dir():
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            set_peft_model_state_dict(model.llm, load_file(str(resume / "adapter" / "adapter_model.safetensors")))
+        optimizer.load_state_dict(saved["optimizer"])
+        state = {k: saved[k] for k in ("step", "epoch", "pos", "rng")}
+        _set_rng_state(state["rng"])
+        if acc.is_main_process:
+            print(f"resuming from {resume} (step {state['step']})", file=sys.stderr)
+    ddp_model, optimizer = acc.prepare(model, optimizer)
+    world, rank = acc.num_processes, acc.process_index
+    global_batch = cfg.batch_size * world
+    log_path = out / "log.jsonl"
+    if acc.is_main_process and resume is None and log_path.exists():
+        log_path.unlink()
+    if acc.is_main_process:
+        print(f"training {n_train:,} parameters on {len(samples)} samples "
+              f"({len(train_recs)} clips), {world} process(es), {cfg.max_steps} steps", file=sys.stderr)
+
+    bar = None
+    if acc.is_main_process:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=state["step"], unit="step", file=sys.stderr, dynamic_ncols=True)
+    order = epoch_order(len(samples), cfg.seed, state["epoch"])
+    t0, seen, running = time.perf_counter(), 0, []
+    start_step = state["step"]
+    model.config.trained = True
+    model.config.trained_on = _describe_data(train_recs, cfg)
+    model.train()
+    model.encoder.eval()
+    while state["step"] < cfg.max_steps:
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(state["step"], cfg)
+        for _ in range(cfg.grad_accum):
+            if state["pos"] + global_batch > len(order):
+                state["epoch"] += 1
+                state["pos"] = 0
+                order = epoch_order(len(samples), cfg.seed, state["epoch"])
+            idx = order[state["pos"]: state["pos"] + global_batch][rank::world]
+            state["pos"] += global_batch
+            batch = [samples[i] for i in idx]
+            with acc.accumulate(ddp_model):
+                with acc.autocast():
+                    loss = ddp_model(feats.get([s.clip_id for s in batch]), [s.turns for s in batch], **render)
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.max_grad_norm:
+                    acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            running.append(float(loss.detach()))
+            seen += len(batch) * world
+        state["step"] += 1
+        if bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{running[-1]:.3f}")
+        row = None
+        if state["step"] % cfg.log_every == 0 or state["step"] == cfg.max_steps:
+            el = time.perf_counter() - t0
+            row = {"step": state["step"], "loss": sum(running) / len(running), "lr": lr_at(state["step"] - 1, cfg),
+                   "samples_per_s": seen / el if el > 0 else None, "epoch": state["epoch"]}
+            running = []
+        if vsamples and (state["step"] % cfg.val_every == 0 or state["step"] == cfg.max_steps):
+            row = row or {"step": state["step"]}
+            row["val_loss"] = validate(model, feats, vsamples, cfg.batch_size, render, acc)
+        if row and acc.is_main_process:
+            append_jsonl(log_path, row)
+        stop = cfg.stop_after_steps is not None and state["step"] - start_step >= cfg.stop_after_steps
+        if state["step"] % cfg.save_every == 0 or state["step"] == cfg.max_steps or stop:
+            state["rng"] = _rng_state()
+            if acc.is_main_process:
+                _save_checkpoint(acc.unwrap_model(ddp_model), optimizer, dict(state), ckpt_dir,
+                                 cfg.keep_checkpoints, cfg)
+            acc.wait_for_everyone()
+        if stop:
+            break
+    if bar:
+        bar.close()
+    if state["step"] < cfg.max_steps:
+        if acc.is_main_process:
+            print(f"stopped at step {state['step']} of {cfg.max_steps}; rerun to continue", file=sys.stderr)
+        return ckpt_dir / f"step-{state['step']:07d}"
+    if acc.is_main_process:
+        final = acc.unwrap_model(ddp_model)
+        final.save_pretrained(out / "model", extra={"recipe.yaml": cfg.to_yaml()})
+        plot_losses(log_path, out / "loss.png")
+    acc.wait_for_everyone()
+    return out / "model"
+
+
+@torch.no_grad()
+def validate(model, feats: FeatureSource, vsamples: list[Sample], batch_size: int, render: dict, acc) -> float:
+    """Mean validation loss (weighted by batch) on this process's share of the validation samples."""
+    was = model.training
+    model.eval()
+    total, n = 0.0, 0
+    mine = vsamples[acc.process_index::acc.num_processes]
+    for b in range(0, len(mine), batch_size):
+        batch = mine[b: b + batch_size]
+        with acc.autocast():
+            loss = model.loss(feats.get([s.clip_id for s in batch]), [s.turns for s in batch], **render)
+        total += float(loss) * len(batch)
+        n += len(batch)
+    model.train(was)
+    model.encoder.eval()
+    t = torch.tensor([total, n], dtype=torch.float64, device=acc.device)
+    t = acc.reduce(t, reduction="sum") if acc.num_processes > 1 else t
+    return float(t[0] / max(1.0, float(t[1])))
+
+
+def _describe_data(records: list[Record], cfg: TrainConfig) -> str:
+    sources: dict[str, int] = {}
+    for r in records:
+        sources[r.source or "unknown"] = sources.get(r.source or "unknown", 0) + 1
+    parts = ", ".join(f"{k}: {v}" for k, v in sorted(sources.items()))
+    return f"{cfg.train} ({len(records)} clips; {parts})"
+
+
+def plot_losses(log_path: Path, png: Path) -> None:
+    """Training and validation loss against step (matplotlib, Agg)."""
+    if not log_path.is_file():
+        return
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    tr = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    va = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    if tr:
+        ax.plot(*zip(*tr), label="train loss")
+    if va:
+        ax.plot(*zip(*va), marker="o", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (answer tokens)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def train_command(recipe: str | None = None, print_recipe: bool = False, **overrides) -> int:
+    """``musilingo train``: run a recipe (YAML) with command-line overrides."""
+    cfg = TrainConfig.from_yaml(recipe, **overrides) if recipe else TrainConfig(
+        **{k: v for k, v in overrides.items() if v is not None})
+    if print_recipe:
+        print(cfg.to_yaml(), end="")
+        return 0
+    if not cfg.train:
+        raise ConfigError("no training manifest: set `train:` in the recipe or pass --train")
+    folder = train(cfg)
+    print(f"wrote {folder}")
+    return 0

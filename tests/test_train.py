@@ -1,0 +1,134 @@
+"""Training: checkpoint contents, loss decreases, exact resume, two processes, recipe validation."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from musilingo.data.manifest import QA, Record, write_manifest
+from musilingo.errors import ConfigError
+from musilingo.train import TrainConfig, lr_at, train
+
+from conftest import SR, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    recs = []
+    for i, (freq, cap) in enumerate([(220, "a slow low drone."), (880, "a fast high tone."),
+                                     (440, "a calm middle tone."), (330, "a short hum.")]):
+        p = tmp_path / f"c{i}.wav"
+        sf.write(str(p), tone(1.5, SR, freq, seed=i), SR)
+        recs.append(Record(id=f"c{i}", audio=str(p), split="valid" if i == 3 else "train", caption=cap,
+                           qa=[QA("Is it high or low?", "It is high." if freq > 400 else "It is low.", "pitch")]))
+    path = tmp_path / "m.jsonl"
+    write_manifest(path, recs)
+    return path
+
+
+def _cfg(tmp_path, manifest, **kw):
+    base = dict(train=str(manifest), out=str(tmp_path / "run"), init="tiny", lr=1e-2, min_lr=1e-3,
+                warmup_steps=2, max_steps=6, batch_size=2, save_every=3, val_every=3, log_every=1,
+                feature_cache=str(tmp_path / "cache"), seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_few_steps_write_every_file(tmp_path, manifest):
+    folder = train(_cfg(tmp_path, manifest))
+    run = tmp_path / "run"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "projector.safetensors", "recipe.yaml"]
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["trained"] is True and "m.jsonl" in cfg["trained_on"]
+    assert set(load_file(str(folder / "projector.safetensors"))) == {"net.0.weight", "net.0.bias"}
+    ck = sorted((run / "checkpoints").iterdir())
+    assert [p.name for p in ck] == ["step-0000003", "step-0000006"]
+    assert sorted(p.name for p in ck[-1].iterdir()) == ["config.json", "projector.safetensors", "recipe.yaml",
+                                                         "trainer_state.pt"]
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6] and "val_loss" in rows[2]
+    assert (run / "loss.png").stat().st_size > 1000 and (run / "recipe.yaml").is_file()
+    # only trainable weights: no LLM or encoder tensors in the checkpoint
+    state = torch.load(ck[-1] / "trainer_state.pt", weights_only=True)
+    assert set(state) == {"optimizer", "step", "epoch", "pos", "rng"}
+
+
+def test_lora_checkpoint_holds_adapter(tmp_path, manifest):
+    folder = train(_cfg(tmp_path, manifest, lora_r=2, max_steps=2, save_every=2))
+    assert (folder / "adapter" / "adapter_model.safetensors").is_file()
+    from musilingo.model import MusiLingo
+
+    m = MusiLingo.from_pretrained(str(folder))
+    assert m.has_lora
+
+
+def test_loss_goes_down_on_tiny_overfit_set(tmp_path, manifest):
+    train(_cfg(tmp_path, manifest, max_steps=40, lora_r=8, lr=1e-2, min_lr=1e-2, log_every=5,
+               save_every=100, val_every=1000, tasks=["caption"]))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, manifest):
+    full = train(_cfg(tmp_path / "a", manifest, lora_r=2))
+    cfg = _cfg(tmp_path / "b", manifest, lora_r=2, stop_after_steps=3)
+    stopped = train(cfg)
+    assert stopped.name == "step-0000003" and not (tmp_path / "b" / "run" / "model").exists()
+    cfg.stop_after_steps = None
+    resumed = train(cfg)
+    for name in ("projector.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(str(full / name)), load_file(str(resumed / name))
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
+def test_on_the_fly_encoding_matches_cache(tmp_path, manifest):
+    a = train(_cfg(tmp_path / "a", manifest, max_steps=2))
+    b = train(_cfg(tmp_path / "b", manifest, max_steps=2, feature_cache=None))
+    wa, wb = load_file(str(a / "projector.safetensors")), load_file(str(b / "projector.safetensors"))
+    torch.testing.assert_close(wa["net.0.weight"], wb["net.0.weight"], atol=1e-5, rtol=1e-4)
+
+
+def test_two_process_distributed_run(tmp_path, manifest):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(_cfg(tmp_path, manifest, max_steps=2, save_every=2, val_every=2).to_yaml())
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # accelerate's Accelerator picks up the torch.distributed environment (gloo on CPU); on GPUs
+    # users run `accelerate launch --multi_gpu ...`, which starts the same launcher.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "musilingo.cli", "train", "--recipe", str(recipe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 process(es)" in proc.stderr
+    assert (tmp_path / "run" / "model" / "projector.safetensors").is_file()
+
+
+def test_schedule():
+    cfg = TrainConfig(train="x", lr=1e-4, min_lr=8e-5, warmup_start_lr=1e-6, warmup_steps=10, max_steps=110)
+    assert lr_at(0, cfg) == pytest.approx(1e-6)
+    assert lr_at(10, cfg) == pytest.approx(1e-4)
+    assert lr_at(60, cfg) == pytest.approx(9e-5)
+    assert lr_at(110, cfg) == pytest.approx(8e-5)
+
+
+def test_recipes_validate_against_the_options():
+    recipes = sorted((ROOT / "configs").rglob("*.yaml"))
+    assert recipes, "no recipes under configs/"
+    for r in recipes:
+        TrainConfig.from_yaml(r)
+
+
+def test_bad_recipe(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("lr: 0.1\nlearning_rate: 3\n")
+    with pytest.raises(ConfigError, match="unknown recipe keys \\['learning_rate'\\]"):
+        TrainConfig.from_yaml(p)
