@@ -110,6 +110,23 @@ def test_mma_groove_matches_midi(tmp_path):
 
 
 @needs_tools
+def test_abc_tune_matches_midi(tmp_path):
+    path = next(p for p, _, _ in render._abc_catalogue()["irish"]
+                if Path(p).name == "PaddyThePiperReel.abc")
+    spec = render.ClipSpec(index=0, clip_id="abc-test", source="abc", collection="ryansMammoth",
+                           group="irish", work_id="ryansMammoth/PaddyThePiperReel/0",
+                           split_key="tune:paddy the piper", path=path, tune=0, soundfont=TIMID,
+                           clip_len=3.5, seed=2)
+    rec = render.render_clip(spec, _options(tmp_path))
+    a, _ = _check_against_midi(rec, tmp_path)
+    assert a["meter"] == "2/4" and a["dance_type"] == "reel" and a["drums"] is False
+    assert a["lead_instrument"] == a["instruments"][0]
+    lo, hi = render.DANCE_QPM["reel"]
+    assert lo <= a["tempo_qpm"] <= hi
+    assert "key_tonic" not in a  # K: G but the tune ends on E: no key is claimed
+
+
+@needs_tools
 def test_corpus_resume_and_determinism(tmp_path):
     opts = dict(num_clips=4, seed=3, workers=1, sources=("mma", "abc"), clip_seconds=SHORT,
                 soundfonts=(TIMID,), progress=False, keep_midi=True)

@@ -60,7 +60,7 @@ MAX_TRANSPOSE = 4  # semitones either way; keeps parts in their instruments' ran
 TAIL_SECONDS = 1.0  # rendered beyond the clip so releases are not cut
 MAX_LOOP_COPIES = 4  # a short tune is repeated at most this many extra times
 PREROLL_SECONDS = 0.5  # rendered before the clip so attacks/controllers settle
-SILENCE_DBFS = -50.0  # frames quieter than this count as silence
+SILENCE_DBFS = -60.0  # frames quieter than this count as silence
 SILENCE_FRAME_S = 0.05
 MAX_SILENT_FRACTION = 0.5  # a clip more silent than this is rejected
 MIN_CLIP_RMS = 1e-3
@@ -526,6 +526,8 @@ def _music21_midi(spec: ClipSpec, rng: np.random.Generator, tmp: Path):
             if k.mode in ("major", "minor") and sig_ok and lowest_final == k.tonic.pitchClass \
                     and k.correlationCoefficient >= 0.7:
                 key_pc, key_mode = k.tonic.pitchClass, k.mode
+        except _ClipTimeout:
+            raise
         except Exception:  # analysis failure only means "key unknown"
             pass
     qpm = int(rng.integers(g["qpm"][0], g["qpm"][1] + 1))
@@ -565,8 +567,10 @@ def _music21_midi(spec: ClipSpec, rng: np.random.Generator, tmp: Path):
                                                                           g["style"])
     if spec.group == "bach" and len(pm.instruments) != 4:
         style = "Baroque"
+    # The top part carries the tune only in chorales; polyphony and classical textures move it.
+    lead = 0 if style == "Baroque chorale" else None
     meta = {"style": style, "composer": composer, "collection": spec.collection,
-            "transpose": semis, "lead_index": 0}
+            "transpose": semis, "lead_index": lead}
     if key_pc is not None:
         meta["key"] = ((key_pc + semis) % 12, key_mode)
     return pm, meta
@@ -642,10 +646,14 @@ def _abc_midi(spec: ClipSpec, rng: np.random.Generator, tmp: Path, deadline: flo
             key = (tonic_pc, mode)  # explicit mode written by the transcriber
     programs = _choose_programs(len(pm.instruments), "folk", rng)
     if len(pm.instruments) >= 2:  # abc2midi accompaniment: chords and bass from "gchords"
+        mean_pitch = [float(np.mean([n.pitch for n in inst.notes])) for inst in pm.instruments]
+        bass_j = 1 + int(np.argmin(mean_pitch[1:])) if len(pm.instruments) > 2 else -1
         for j in range(1, len(pm.instruments)):
-            fams = list(GM_COMP) if j < len(pm.instruments) - 1 else ["bass", "piano"]
+            if j == bass_j:
+                table, fams = GM_BASS, ["bass", "piano"]
+            else:
+                table, fams = GM_COMP, list(GM_COMP)
             fam = fams[int(rng.integers(len(fams)))]
-            table = GM_COMP if fam in GM_COMP and j < len(pm.instruments) - 1 else GM_BASS
             choices = table[fam]
             programs[j] = int(choices[int(rng.integers(len(choices)))])
     for inst, prog in zip(pm.instruments, programs):
