@@ -208,7 +208,9 @@ def _add_answer_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="musilingo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="musilingo", description="MusiLingo: captions and answers about music audio, "
+        "from a frozen music encoder, a trained projection and a frozen LLM.")
     parser.add_argument("--version", action="version", version=f"musilingo {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -268,7 +270,103 @@ def _add_train_command(sub) -> None:
     p.set_defaults(func=train_command)
 
 
-_EXTRA_COMMANDS: list = [_add_train_command]
+def _function_parser(sub, name: str, func_path: str, help: str, positional: tuple[str, ...] = (),
+                     rename: dict[str, str] | None = None):
+    """A subcommand whose flags are the typed parameters of a library function.
+
+    ``func_path`` is "module:function"; the module is imported only when the command runs, so
+    ``musilingo --help`` stays fast. Parameters without defaults become positionals.
+    """
+    import importlib
+    import inspect
+    import types
+    import typing
+
+    mod_name, fn_name = func_path.split(":")
+    func = getattr(importlib.import_module(mod_name), fn_name)
+    p = sub.add_parser(name, help=help, description=(func.__doc__ or help).strip().split("\n")[0])
+    hints = typing.get_type_hints(func)
+    rename = rename or {}
+    for pname, param in inspect.signature(func).parameters.items():
+        base = hints.get(pname, str)
+        if typing.get_origin(base) in (typing.Union, types.UnionType):
+            base = next(a for a in typing.get_args(base) if a is not type(None))
+        dest = dict(dest=pname)
+        if param.default is inspect.Parameter.empty or pname in positional:
+            p.add_argument(pname, type=base if base in (int, float) else str)
+            continue
+        flag = "--" + rename.get(pname, pname).replace("_", "-")
+        if base is bool:
+            if param.default:
+                p.add_argument("--no-" + flag[2:], action="store_false", **dest)
+            else:
+                p.add_argument(flag, action="store_true", **dest)
+        elif typing.get_origin(base) is list:
+            inner = (typing.get_args(base) or (str,))[0]
+            p.add_argument(flag, nargs="+", type=inner, default=param.default, **dest)
+        else:
+            p.add_argument(flag, type=base if base in (int, float) else str, default=param.default,
+                           help=f"default: {param.default}", **dest)
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_data_commands(sub) -> None:
+    p = sub.add_parser("data", help="make or import datasets: render, convert, instruct")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    _function_parser(dsub, "render", "musilingo.data.render:render_command",
+                     "render the training corpus with known truth (music21, ABC, MMA via FluidSynth)")
+    _function_parser(dsub, "convert", "musilingo.data.loaders:convert_command",
+                     "convert MusicCaps/MusicInstruct/MusicQA/LP-MusicCaps files to a manifest")
+    _function_parser(dsub, "instruct", "musilingo.data.instruct:instruct_command",
+                     "generate MusicInstruct-style Q&A from captions with an LLM")
+
+
+def _add_score_and_features(sub) -> None:
+    _function_parser(sub, "score", "musilingo.metrics.score:score_command",
+                     "score predictions against references (lpmc, mullama, coco, attributes)")
+    _function_parser(sub, "features", "musilingo.features:features_command",
+                     "fill the pooled-feature cache for a manifest (resumable)")
+
+
+def _add_eval(sub) -> None:
+    from musilingo.evaluate import add_eval_command
+
+    add_eval_command(sub)
+
+
+def _add_serve(sub) -> None:
+    from musilingo.serve.command import add_serve_command
+
+    add_serve_command(sub)
+
+
+def cmd_demo(model: str = "default", device: str | None = None) -> int:
+    """Caption the example clip shipped with the package and ask it two questions."""
+    from importlib.resources import files
+
+    clip = files("musilingo") / "assets" / "example.ogg"
+    truth = json.loads((files("musilingo") / "assets" / "example.json").read_text())
+    m = _load_model(model, device)
+    print(f"example clip: {clip} ({truth['duration_s']} s)")
+    print(f"truth: {truth['style']} in {truth['meter']}, {truth['key_tonic']} {truth['key_mode']}, "
+          f"{truth['tempo_bpm']:.0f} bpm, {', '.join(truth['instruments'])}, "
+          f"{'with' if truth['drums'] else 'no'} drums")
+    print(f"caption: {m.caption(str(clip)).text}")
+    for q in ("What is the tempo of this music?", "Which instruments are playing?"):
+        print(f"Q: {q}\nA: {m.ask(str(clip), q).text}")
+    return EXIT_OK
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="caption and question the example clip shipped with the package")
+    p.add_argument("--model", default="default")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_demo)
+
+
+_EXTRA_COMMANDS: list = [_add_demo, _add_train_command, _add_data_commands, _add_score_and_features,
+                         _add_eval, _add_serve]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("transformers", "huggingface_hub", "accelerate"):
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module="transformers")
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "func")}
+    kwargs = {k: v for k, v in vars(args).items()
+              if k not in ("command", "verbose", "func", "data_command")}
     try:
         if args.command == "caption":
             from musilingo.prompts import CAPTION_INSTRUCTION
@@ -292,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_chat(**kwargs)
         if args.command == "convert":
             return cmd_convert(**kwargs)
-        return args.func(**kwargs)
+        result = args.func(**kwargs)
+        if isinstance(result, dict):  # score/report style commands return their results
+            print(json.dumps(result, indent=2, default=str))
+            return EXIT_OK
+        return result if isinstance(result, int) else EXIT_OK
     except MusiLingoError as e:
         _err(str(e))
         return EXIT_ERROR
