@@ -1,0 +1,35 @@
+"""Copy a trained run into the package as the `default` preset, with its recipe, a summary of the
+data it was trained on and its evaluation results (what `MusiLingo.from_pretrained("default")`
+loads). Usage: python scripts/ship_default.py RUN_DIR MANIFEST"""
+
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+from musilingo.data.manifest import read_manifest
+
+run, manifest = Path(sys.argv[1]), sys.argv[2]
+dest = Path(__file__).resolve().parents[1] / "src" / "musilingo" / "presets" / "default"
+if dest.exists():
+    shutil.rmtree(dest)
+shutil.copytree(run / "model", dest)
+for name in ("log.jsonl", "loss.png"):
+    if (run / name).is_file():
+        shutil.copy(run / name, dest / name)
+for ev in sorted(run.glob("eval-*")):
+    if (ev / "results.json").is_file():
+        shutil.copy(ev / "results.json", dest / f"{ev.name}.json")
+recs = read_manifest(manifest)
+summary = {
+    "manifest": manifest,
+    "clips": Counter(r.split for r in recs),
+    "hours": round(sum(r.duration or 0 for r in recs) / 3600, 2),
+    "sources": Counter((r.source or "?").split(":")[0] for r in recs),
+    "soundfonts": Counter(Path(r.attributes.get("soundfont", "?")).name for r in recs),
+    "licence_note": "music21 corpus parts (Essen, Palestrina/Bach kern, Monteverdi) are non-commercial "
+                    "or rights-reserved encodings: treat this model as research / non-commercial.",
+}
+(dest / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+print(f"shipped {run / 'model'} -> {dest}")
