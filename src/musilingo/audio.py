@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from musilingo.errors import AudioError
+from musilingo.errors import AudioError, AudioTooLongError
 
 WINDOW_S = 30.0  # default window for long files (the paper's clips are <= 30 s)
 MIN_WINDOW_S = 1.0  # a trailing remainder shorter than this is merged into the previous window
@@ -125,7 +125,7 @@ def load_audio(
         try:
             info = sf.info(str(path))
             if info.duration > max_duration_s:
-                raise AudioError(path, f"too long: {info.duration:.1f} s exceeds the limit of "
+                raise AudioTooLongError(path, f"too long: {info.duration:.1f} s exceeds the limit of "
                                  f"{max_duration_s:.0f} s (raise --max-duration to allow it)")
         except (sf.LibsndfileError, RuntimeError):
             pass  # not a libsndfile format: the length is checked after decoding
@@ -167,8 +167,8 @@ def decode_bytes(
             tmp.flush()
             try:
                 arr, sr = _decode_ffmpeg(Path(tmp.name), sample_rate)
-            except AudioError as e:
-                raise AudioError(name, e.problem) from None
+            except AudioError as e:  # report the upload's name, never the server's temp path
+                raise AudioError(name, e.problem.replace(tmp.name, name)) from None
     return _finish(Path(name), arr, sr, sample_rate, max_duration_s)
 
 
@@ -180,7 +180,7 @@ def _finish(path: Path, data: np.ndarray, sr: int, sample_rate: int | None,
         raise AudioError(path, "contains NaN or infinite samples")
     duration = len(data) / sr
     if max_duration_s is not None and duration > max_duration_s:
-        raise AudioError(path, f"too long: {duration:.1f} s exceeds the limit of "
+        raise AudioTooLongError(path, f"too long: {duration:.1f} s exceeds the limit of "
                          f"{max_duration_s:.0f} s (raise --max-duration to allow it)")
     mono = data.mean(axis=1) if data.ndim == 2 else data
     mono = np.ascontiguousarray(mono, dtype=np.float32)

@@ -20,6 +20,10 @@ class AudioError(MusiLingoError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class AudioTooLongError(AudioError):
+    """Audio longer than the configured limit (a server answers 413 for it)."""
+
+
 class ManifestError(MusiLingoError):
     """A manifest / dataset file that is malformed or points at missing audio."""
 

@@ -36,7 +36,7 @@ from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
 from musilingo.config import PRESETS, ModelConfig
 from musilingo.encoders import build_encoder
 from musilingo.encoders.base import encode_pooled, num_pooled_tokens
-from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
+from musilingo.errors import AudioError, AudioTooLongError, CheckpointError, ConfigError, MusiLingoError
 from musilingo.llm import load_llm
 from musilingo.projector import Projector
 from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_style
@@ -260,7 +260,7 @@ class MusiLingo(nn.Module):
             if not np.isfinite(samples).all():
                 raise AudioError(name, "contains NaN or infinite samples")
             if max_duration_s is not None and len(samples) / rate > max_duration_s:
-                raise AudioError(name, f"too long: {len(samples) / rate:.1f} s exceeds the limit "
+                raise AudioTooLongError(name, f"too long: {len(samples) / rate:.1f} s exceeds the limit "
                                  f"of {max_duration_s:.0f} s")
             from musilingo.audio import resample
 

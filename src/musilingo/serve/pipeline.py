@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 
 from musilingo.audio import SILENCE_PEAK, decode_bytes
-from musilingo.errors import AudioError
+from musilingo.errors import AudioError, AudioTooLongError
 from musilingo.model import GenerationOptions, MusiLingo, PreparedAudio
 from musilingo.prompts import Turn
 from musilingo.serve.batcher import Batcher
@@ -224,7 +224,7 @@ _SERVER_PATH = re.compile(r"(?<![\w.])/[^\s:'\"]+")  # e.g. a decoder's temporar
 
 def _audio_error(e: AudioError) -> ServeError:
     problem = _SERVER_PATH.sub("<upload>", e.problem)  # never show server-side paths to clients
-    if problem.startswith("too long"):
+    if isinstance(e, AudioTooLongError):
         return ServeError(413, "audio_too_long", f"the audio is {problem}")
     return ServeError(422, "bad_audio", f"the file could not be used as audio: {problem}")
 
