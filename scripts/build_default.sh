@@ -13,9 +13,9 @@ $M data render corpus --clips "$CLIPS"
 $M features corpus/manifest.jsonl cache/features --model default --split train
 $M features corpus/manifest.jsonl cache/features --model default --split valid
 $M train --recipe configs/default/stage2.yaml --max-steps "$STEPS"
-$M eval --model runs/default/model --data corpus/manifest.jsonl --task attributes --split test \
+$M eval corpus/manifest.jsonl --model runs/default/model --task attributes --split test --feature-cache cache/features \
         --out runs/default/eval-attributes
-$M eval --model runs/default/model --data corpus/manifest.jsonl --task caption --split test \
+$M eval corpus/manifest.jsonl --model runs/default/model --task caption --split test --feature-cache cache/features \
         --out runs/default/eval-caption
 .venv/bin/python scripts/ship_default.py runs/default corpus/manifest.jsonl
 echo "build_default: done in $(( ($(date +%s) - start) / 60 )) min"

@@ -109,7 +109,7 @@ def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, 
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"plots/{name}.png" in report
     assert len(_lines(out / "baselines.jsonl")) == 48
-    assert (out / "features.npz").is_file()
+    assert (out / "features" ).is_dir() and list((out / "features").glob("*/index.json"))
 
     # rerun: nothing is generated again and the finished lines are untouched
     before = (out / "predictions.jsonl").read_text()

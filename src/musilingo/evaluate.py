@@ -18,7 +18,8 @@ Tasks (what is asked of each record of the split, and what the answer is scored 
 Files written to ``out``: ``run.json`` (what the predictions were made with; a rerun with other
 settings is refused), ``predictions.jsonl`` (one line per answer, appended and fsynced, so a
 killed run resumes where it stopped: finished answers are kept by item id and a torn last line is
-dropped), ``features.npz`` (cache of mean-pooled features for the probe), ``baselines.jsonl``
+dropped), ``features/`` (the shared pooled-feature cache of :mod:`musilingo.features`, unless
+``feature_cache`` points at one made for training), ``baselines.jsonl``
 (majority and probe answers), ``results.json`` (atomic) and ``report.md`` + ``plots/*.png``
 (see :mod:`musilingo.report`).
 
@@ -106,6 +107,8 @@ class EvalOptions:
     """attributes task: also run the no-audio, majority and linear-probe baselines"""
     train_split: str = "train"
     """split the majority and probe baselines learn from"""
+    feature_cache: str | None = None
+    """folder of the shared feature cache (``musilingo features``); None = OUT/features"""
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -245,43 +248,6 @@ def check_run(out: Path, run: dict) -> None:
     atomic_write_text(path, json.dumps(run, indent=2) + "\n")
 
 
-class FeatureCache:
-    """Mean-pooled encoder features per record id ([D] float32), kept in ``features.npz``."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.data: dict[str, np.ndarray] = {}
-        if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    self.data = dict(zip(z["ids"].tolist(), z["features"]))
-            except (OSError, KeyError, ValueError):
-                log.warning("%s: unreadable feature cache, recomputing", path)
-        self.dirty = False
-
-    def put(self, rid: str, feats) -> None:
-        """Store the mean over all audio tokens of a clip (windows concatenated)."""
-        import torch
-
-        allf = torch.cat([f.float().cpu() for f in feats], dim=0)
-        self.data[rid] = allf.mean(dim=0).numpy().astype(np.float32)
-        self.dirty = True
-
-    def save(self) -> None:
-        if not self.dirty or not self.data:
-            return
-        ids = sorted(self.data)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".features.", suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, ids=np.array(ids), features=np.stack([self.data[i] for i in ids]))
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        self.dirty = False
-
-
 # ------------------------------------------------------------------------------ generation
 def _progress(total: int, desc: str):
     from tqdm import tqdm
@@ -291,48 +257,40 @@ def _progress(total: int, desc: str):
 
 
 def run_model(model, items: Sequence[Item], pred_path: Path, options, batch_size: int,
-              cache: FeatureCache | None = None) -> int:
-    """Answer the items with audio, appending one line each; returns the number that failed.
+              features, failed_audio: Mapping[str, str]) -> int:
+    """Answer the items from cached features, appending one line each; returns how many failed.
 
-    Each record's clip is decoded and encoded once for all its questions; a clip longer than one
-    window is answered from its whole-track features (as ``MusiLingo.iter_answers`` does).
+    ``features`` is the shared feature cache (:mod:`musilingo.features`: each record's pooled
+    features, windows concatenated); a clip longer than one window is answered from its
+    whole-track features (as ``MusiLingo.iter_answers`` does). Records whose audio could not be
+    decoded (``failed_audio``: id -> problem) get an error line and are retried on the next run.
     """
+    from musilingo.model import PreparedAudio
     from musilingo.prompts import Turn
 
-    by_record: dict[str, list[Item]] = {}
-    for it in items:
-        by_record.setdefault(it.record.id, []).append(it)
-    records = [its[0].record for its in by_record.values()]
+    max_tokens = model.max_tokens_per_window()
     failed = 0
+    jobs = []
     bar = _progress(len(items), "model")
     try:
-        for b in range(0, len(records), batch_size):
-            chunk = records[b: b + batch_size]
-            prepared = model.prepare([r.audio for r in chunk], batch_size)
-            jobs = []
-            for r, p in zip(chunk, prepared):
-                if isinstance(p, AudioError):
-                    for it in by_record[r.id]:
-                        append_jsonl(pred_path, it.line("model", None, error=str(p)))
-                        failed += 1
-                        bar.update(1)
-                    continue
-                if cache is not None:
-                    cache.put(r.id, p.features)
-                feats = p.features[0] if len(p.features) == 1 else \
-                    p.whole_track(model.max_tokens_per_window())
-                jobs += [(feats, it) for it in by_record[r.id]]
-            for j in range(0, len(jobs), batch_size):
-                part = jobs[j: j + batch_size]
-                convs = [[Turn(it.question)] for _, it in part]
-                texts = model.generate([f for f, _ in part], convs, options)
-                for (_, it), text in zip(part, texts):
-                    append_jsonl(pred_path, it.line("model", text))
-                bar.update(len(part))
+        for it in items:
+            rid = it.record.id
+            if rid not in features:
+                append_jsonl(pred_path, it.line("model", None, error=failed_audio.get(
+                    rid, f"{it.record.audio}: audio could not be encoded")))
+                failed += 1
+                bar.update(1)
+                continue
+            feats = PreparedAudio(it.record.audio, 0.0, [], [features[rid]]).whole_track(max_tokens)
+            jobs.append((feats, it))
+        for j in range(0, len(jobs), batch_size):
+            part = jobs[j: j + batch_size]
+            texts = model.generate([f for f, _ in part], [[Turn(it.question)] for _, it in part], options)
+            for (_, it), text in zip(part, texts):
+                append_jsonl(pred_path, it.line("model", text))
+            bar.update(len(part))
     finally:
         bar.close()
-        if cache is not None:
-            cache.save()
     return failed
 
 
@@ -363,21 +321,6 @@ def run_no_audio(model, items: Sequence[Item], pred_path: Path, options, batch_s
                 bar.update(len(g))
     finally:
         bar.close()
-
-
-def encode_records(model, records: Sequence[Record], cache: FeatureCache, batch_size: int) -> None:
-    """Fill ``cache`` with the mean-pooled features of ``records`` not in it yet."""
-    todo = [r for r in records if r.id not in cache.data]
-    try:
-        for b in range(0, len(todo), batch_size):
-            chunk = todo[b: b + batch_size]
-            for r, p in zip(chunk, model.prepare([r.audio for r in chunk], batch_size)):
-                if isinstance(p, AudioError):
-                    log.warning("probe features: %s", p)
-                    continue
-                cache.put(r.id, p.features)
-    finally:
-        cache.save()
 
 
 # ------------------------------------------------------------------------------ attribute classes
@@ -651,7 +594,7 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
                  limit: int | None = None, decoding: str = "greedy",
                  max_new_tokens: int | None = None, bertscore: bool = True, baselines: bool = True,
                  train_split: str = "train", bertscore_model: str | None = None,
-                 skip_missing: bool = False) -> int:
+                 skip_missing: bool = False, feature_cache: str | None = None) -> int:
     """Evaluate a model on a manifest split and write predictions, results.json and a report.
 
     Args:
@@ -684,7 +627,7 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
                        batch_size=batch_size, limit=limit, decoding=decoding,
                        max_new_tokens=max_new_tokens, bertscore=bertscore,
                        bertscore_model=bertscore_model, baselines=baselines,
-                       train_split=train_split)
+                       train_split=train_split, feature_cache=feature_cache)
     GenerationOptions.named(decoding)  # an unknown decoding fails before any work
     if "coco" in opts.protocols:
         from musilingo.metrics.coco import _check_java
@@ -727,17 +670,23 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
 
     m, notes = _load_model(model, device)
     gen = GenerationOptions.named(opts.decoding, opts.max_new_tokens or m.config.max_new_tokens)
-    cache = FeatureCache(out_dir / "features.npz") if with_baselines else None
     todo = pending("model")
     if len(todo) < len(items):
         log.warning("resuming: %d of %d answers already in %s", len(items) - len(todo), len(items),
                     pred_path)
-    failed = run_model(m, todo, pred_path, gen, opts.batch_size, cache) if todo else 0
+    # one encoder pass per clip, shared with training and later runs (musilingo.features)
+    from musilingo.features import build_feature_cache
+
+    need = {r.id: r for r in ([it.record for it in todo] + (records + train if with_baselines else []))}
+    features, fstats = build_feature_cache(
+        m.encoder, list(need.values()), opts.feature_cache or out_dir / "features",
+        m.config.pool_window, m.config.window_s, opts.batch_size, device=str(m.device))
+    failed = run_model(m, todo, pred_path, gen, opts.batch_size, features, fstats["failed"]) if todo else 0
     if with_baselines:
         todo = pending("no_audio")
         if todo:
             run_no_audio(m, todo, pred_path, gen, opts.batch_size)
-        encode_records(m, records + train, cache, opts.batch_size)
+        pooled = {r.id: features[r.id].mean(dim=0).numpy() for r in records + train if r.id in features}
     done = load_predictions(pred_path)
     preds = {s: {it.id: done[(s, it.id)]["prediction"] for it in items if (s, it.id) in done}
              for s in ("model", "no_audio")}
@@ -757,7 +706,7 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
         if with_baselines:
             systems["no_audio"] = score_attribute_system(items, preds["no_audio"])
             maj = majority_classes(train)
-            probe = probe_classes(train, cache.data, items, cache.data)
+            probe = probe_classes(train, pooled, items, pooled)
             preds["majority"] = {it.id: class_sentence(it.attribute, maj[it.attribute])
                                  for it in items if it.attribute in maj}
             preds["linear_probe"] = {it.id: class_sentence(it.attribute, probe[it.id])
@@ -838,5 +787,7 @@ def add_eval_command(subparsers) -> None:
     p.add_argument("--train-split", default="train")
     p.add_argument("--skip-missing", action="store_true",
                    help="leave out clips whose audio file is missing")
+    p.add_argument("--feature-cache", default=None,
+                   help="shared feature cache folder (e.g. the one training used); default OUT/features")
     p.set_defaults(func=lambda split="test", **kw: eval_command(
         split=None if split == "all" else split, **kw))

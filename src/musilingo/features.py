@@ -99,7 +99,8 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
     """Encode every record not yet cached; returns the cache and stats (clips/s, errors)."""
     cache = FeatureCache(root, feature_key(encoder, pool_window, window_s))
     todo = [r for r in records if r.id not in cache]
-    stats = {"cached_before": len(cache), "encoded": 0, "errors": 0, "seconds": 0.0, "audio_s": 0.0}
+    stats = {"cached_before": len(cache), "encoded": 0, "errors": 0, "seconds": 0.0, "audio_s": 0.0,
+             "failed": {}}
     bar = None
     if progress and todo:
         from tqdm import tqdm
@@ -116,6 +117,7 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
                 samples, sr = load_audio(r.audio, encoder.sample_rate, max_duration_s)
             except AudioError as e:
                 stats["errors"] += 1
+                stats["failed"][r.id] = str(e)
                 append_jsonl(cache.dir / "errors.jsonl", {"id": r.id, "audio": r.audio, "error": str(e)})
                 log.warning("%s", e)
                 continue
@@ -192,6 +194,7 @@ def features_command(manifest: str, out: str, model: str | None = None, encoder:
     enc, window, window_s = encoder_from_spec(encoder or model or "default")
     enc = enc.to(device)
     cache, stats = build_feature_cache(enc, records, out, window, window_s, batch_size, device)
+    stats.pop("failed")
     print(json.dumps({"cache": str(cache.dir), "clips": len(cache), "skipped_missing": skipped,
                       **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}}))
     return 1 if stats["errors"] else 0
