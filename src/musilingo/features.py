@@ -29,7 +29,8 @@ from musilingo.errors import AudioError, CheckpointError
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
-SHARD_CLIPS = 256  # clips per shard file
+SHARD_CLIPS = 256  # clips per shard file at most
+SHARD_SECONDS = 60.0  # ... and a shard at least every minute, so a kill loses at most a minute
 
 
 def feature_key(encoder: Encoder, pool_window: int, window_s: float) -> dict:
@@ -107,7 +108,7 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
 
         bar = tqdm(total=len(todo), unit="clip", file=sys.stderr, dynamic_ncols=True)
     pending: dict[str, torch.Tensor] = {}
-    t0 = time.perf_counter()
+    t0 = last_flush = time.perf_counter()
     i = 0
     while i < len(todo):
         batch, clips, owners = todo[i: i + batch_size], [], []
@@ -133,9 +134,10 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
             for owner, parts in per_id.items():
                 pending[owner] = torch.cat(parts, dim=0)
             stats["encoded"] += len(per_id)
-        if len(pending) >= SHARD_CLIPS:
+        if len(pending) >= SHARD_CLIPS or time.perf_counter() - last_flush > SHARD_SECONDS:
             cache.put(pending)
             pending = {}
+            last_flush = time.perf_counter()
         if bar:
             bar.update(len(batch))
     cache.put(pending)
