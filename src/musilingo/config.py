@@ -45,6 +45,31 @@ class EncoderConfig:
             raise ConfigError("the mert encoder needs a path (local folder or hub id)")
 
 
+def encoder_config_from_spec(spec: str) -> EncoderConfig:
+    """``musicnn`` | ``musicnn-mtt`` | ``basic-pitch`` | ``random-mert`` | ``mert:PATH_OR_ID``, or
+    several joined by ``+`` (a composite), e.g. ``musicnn+basic-pitch``."""
+    table = {"musicnn": dict(name="musicnn", variant="MSD_musicnn"),
+             "musicnn-mtt": dict(name="musicnn", variant="MTT_musicnn"),
+             "basic-pitch": dict(name="basic-pitch"),
+             "random-mert": dict(name="random-mert", variant="tiny")}
+
+    def one(name: str) -> EncoderConfig:
+        if name.startswith("mert:"):
+            return EncoderConfig(name="mert", path=name[5:])
+        if name not in table:
+            raise ConfigError(f"unknown encoder {name!r} (try musicnn, musicnn-mtt, basic-pitch, "
+                              "musicnn+basic-pitch, mert:PATH)")
+        return EncoderConfig(**table[name])
+
+    parts = [one(p) for p in spec.split("+")]
+    return parts[0] if len(parts) == 1 else EncoderConfig(name="composite", children=parts)
+
+
+def default_pool_window(encoder: EncoderConfig) -> int:
+    """MERT: 325 frames (4.33 s) per token, as MusiLingo; the others already emit ~3 s frames."""
+    return 325 if encoder.name in ("mert", "random-mert") else 1
+
+
 @dataclass
 class LoraConfig:
     """Low-rank adapters on the LLM (peft)."""

@@ -155,7 +155,7 @@ def encoder_from_spec(spec: str):
     ``mert:PATH_OR_ID``, ``random-mert``. A model folder or preset name uses its config (the LLM is
     not loaded).
     """
-    from musilingo.config import PRESETS, EncoderConfig, ModelConfig
+    from musilingo.config import PRESETS, ModelConfig, default_pool_window, encoder_config_from_spec
     from musilingo.encoders import build_encoder
     from musilingo.model import PRESET_DIR
 
@@ -166,23 +166,8 @@ def encoder_from_spec(spec: str):
         else:
             cfg = PRESETS[spec]()
         return build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s
-
-    def one(name: str) -> EncoderConfig:
-        if name.startswith("mert:"):
-            return EncoderConfig(name="mert", path=name[5:])
-        table = {"musicnn": EncoderConfig(name="musicnn", variant="MSD_musicnn"),
-                 "musicnn-mtt": EncoderConfig(name="musicnn", variant="MTT_musicnn"),
-                 "basic-pitch": EncoderConfig(name="basic-pitch"),
-                 "random-mert": EncoderConfig(name="random-mert", variant="tiny")}
-        if name not in table:
-            raise CheckpointError(f"unknown encoder spec {name!r} (try musicnn, basic-pitch, "
-                                  "musicnn+basic-pitch, mert:PATH, or a model folder)")
-        return table[name]
-
-    parts = [one(p) for p in spec.split("+")]
-    cfg = parts[0] if len(parts) == 1 else EncoderConfig(name="composite", children=parts)
-    window = 325 if cfg.name in ("mert", "random-mert") else 1
-    return build_encoder(cfg), window, 30.0
+    enc_cfg = encoder_config_from_spec(spec)
+    return build_encoder(enc_cfg), default_pool_window(enc_cfg), 30.0
 
 
 def features_command(manifest: str, out: str, model: str | None = None, encoder: str | None = None,

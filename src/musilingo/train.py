@@ -182,16 +182,15 @@ def _read_split(path: str, split: str | None, what: str) -> list[Record]:
 # ---------------------------------------------------------------------------------------- model
 def build_model(cfg: TrainConfig, device: str):
     """The model to train: a fresh preset config with overrides, or a folder to continue."""
-    from musilingo.config import PRESETS, LoraConfig
-    from musilingo.features import encoder_from_spec  # noqa: F401  (spec grammar documented there)
+    from musilingo.config import PRESETS, LoraConfig, default_pool_window, encoder_config_from_spec
     from musilingo.model import MusiLingo
 
     overrides: dict = {}
     if cfg.init in PRESETS:
         config = PRESETS[cfg.init]()
         if cfg.encoder:
-            config.encoder = _encoder_config(cfg.encoder)
-            config.pool_window = 325 if config.encoder.name in ("mert", "random-mert") else 1
+            config.encoder = encoder_config_from_spec(cfg.encoder)
+            config.pool_window = default_pool_window(config.encoder)
         if cfg.projector:
             config.projector.kind = cfg.projector
         if cfg.feature_norm is not None:
@@ -216,23 +215,6 @@ def build_model(cfg: TrainConfig, device: str):
         fresh = False
     model.projector.requires_grad_(True)
     return model, fresh
-
-
-def _encoder_config(spec: str):
-    from musilingo.config import EncoderConfig
-
-    def one(name: str) -> EncoderConfig:
-        if name.startswith("mert:"):
-            return EncoderConfig(name="mert", path=name[5:])
-        table = {"musicnn": dict(name="musicnn", variant="MSD_musicnn"),
-                 "musicnn-mtt": dict(name="musicnn", variant="MTT_musicnn"),
-                 "basic-pitch": dict(name="basic-pitch"), "random-mert": dict(name="random-mert", variant="tiny")}
-        if name not in table:
-            raise ConfigError(f"unknown encoder {name!r}")
-        return EncoderConfig(**table[name])
-
-    parts = [one(p) for p in spec.split("+")]
-    return parts[0] if len(parts) == 1 else EncoderConfig(name="composite", children=parts)
 
 
 def trainable_parameters(model) -> list[torch.nn.Parameter]:
