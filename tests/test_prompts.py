@@ -81,3 +81,11 @@ def test_clean_post_processing():
     s = get_prompt_style("musilingo")
     assert s.clean(" A calm waltz.###Human: next") == "A calm waltz."
     assert s.clean("Assistant: hello###") == "hello"
+
+
+def test_chat_style_system_message(tok):
+    style = get_prompt_style("chat", tok, system="You describe music.")
+    r = style.render([Turn("Key?", "G major.")], tok, 1)
+    assert r.text == ("<|im_start|>system\nYou describe music.<|im_end|>\n<|im_start|>user\n<AudioHere>\n"
+                      "Key?<|im_end|>\n<|im_start|>assistant\nG major.<|im_end|>\n")
+    assert _answer_text(tok, r) == "G major.<|im_end|>"

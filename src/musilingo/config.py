@@ -123,6 +123,9 @@ class ModelConfig:
     """encoder frames averaged into one audio token (MERT: 325 frames = 4.33 s; 10 s -> 3 tokens)"""
     prompt_style: str = "musilingo"
     """musilingo (the paper's ###Human/###Assistant template) | chat (the LLM's chat template) | plain (stage 1)"""
+    system_prompt: str | None = None
+    """chat style: the system message (None = the chat template's default, e.g. SmolLM2's
+    20-token greeting; a short one saves compute on every training sample)"""
     window_s: float = 30.0
     """long files are answered per window of this many seconds"""
     max_new_tokens: int = 128
@@ -181,6 +184,7 @@ def _default() -> ModelConfig:
         llm=LLMConfig(name_or_path="smollm2-135m-instruct"),
         projector=ProjectorConfig(kind="linear", feature_norm=True),
         pool_window=1, prompt_style="chat", max_new_tokens=96,
+        system_prompt="You describe music you hear.",
     )
 
 

@@ -128,7 +128,7 @@ class MusiLingo(nn.Module):
         hidden = self.llm.get_input_embeddings().embedding_dim
         self.projector = Projector(config.projector.kind, self.encoder.feature_dim, hidden,
                                    feature_norm=config.projector.feature_norm).to(self.device_)
-        self.prompt = get_prompt_style(config.prompt_style, self.tokenizer)
+        self.prompt = get_prompt_style(config.prompt_style, self.tokenizer, config.system_prompt)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod

@@ -167,6 +167,7 @@ class ChatStyle(PromptStyle):
     """The tokenizer's own chat template (e.g. SmolLM2's ChatML)."""
 
     name: str = "chat"
+    system: str | None = None  # a system message; None = the template's own default (if any)
 
     def end_symbol(self, tokenizer) -> str:
         """The template's end-of-turn text, read off a rendered assistant turn (e.g. <|im_end|>)."""
@@ -183,7 +184,7 @@ class ChatStyle(PromptStyle):
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("the chat prompt style needs a tokenizer with a chat template")
         end = self.end_symbol(tokenizer)
-        messages: list[dict] = []
+        messages: list[dict] = [{"role": "system", "content": self.system}] if self.system else []
         out: list[tuple[str, bool]] = []
         prev = ""
         for i, t in enumerate(turns):
@@ -210,11 +211,11 @@ class ChatStyle(PromptStyle):
         return out
 
 
-def get_prompt_style(name: str, tokenizer=None) -> PromptStyle:
+def get_prompt_style(name: str, tokenizer=None, system: str | None = None) -> PromptStyle:
     styles = {"musilingo": MusilingoStyle, "chat": ChatStyle, "plain": PlainStyle}
     if name not in styles:
         raise ConfigError(f"unknown prompt style {name!r}; choose one of {sorted(styles)}")
-    style = styles[name]()
+    style = ChatStyle(system=system) if name == "chat" else styles[name]()
     if name == "chat" and tokenizer is not None:
         style.stop_strings = [style.end_symbol(tokenizer)]
     return style
