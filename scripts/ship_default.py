@@ -18,9 +18,13 @@ shutil.copytree(run / "model", dest)
 for name in ("log.jsonl", "loss.png"):
     if (run / name).is_file():
         shutil.copy(run / name, dest / name)
-for ev in sorted(run.glob("eval-*")):
+for ev in sorted(run.glob("eval-*")):  # results, report and plots; not predictions or features
     if (ev / "results.json").is_file():
-        shutil.copy(ev / "results.json", dest / f"{ev.name}.json")
+        (dest / ev.name).mkdir()
+        for name in ("results.json", "report.md"):
+            shutil.copy(ev / name, dest / ev.name / name)
+        if (ev / "plots").is_dir():
+            shutil.copytree(ev / "plots", dest / ev.name / "plots")
 recs = read_manifest(manifest)
 summary = {
     "manifest": manifest,
