@@ -2,11 +2,11 @@
 # Rebuild the offline default model from nothing: render the corpus, cache features, train,
 # evaluate, and copy the result into src/musilingo/presets/default/. Resumable: every step skips
 # finished work, so rerun the same command after an interruption.
-#   CLIPS=6000 STEPS=800 bash scripts/build_default.sh
+#   CLIPS=6000 STEPS=260 bash scripts/build_default.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIPS=${CLIPS:-6000}
-STEPS=${STEPS:-800}
+STEPS=${STEPS:-260}
 M=.venv/bin/musilingo
 start=$(date +%s)
 $M data render corpus --clips "$CLIPS"
