@@ -6,7 +6,6 @@ import subprocess
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -50,7 +48,7 @@ from musilingo.data.manifest import (
     check_audio_exists,
     read_manifest,
 )
-from musilingo.errors import AudioError, ConfigError, ManifestError
+from musilingo.errors import ConfigError, ManifestError
 
 log = logging.getLogger(__name__)
 

