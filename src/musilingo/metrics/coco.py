@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from musilingo.errors import ConfigError
+from musilingo.metrics.base import MultiReferencePairs
 
 SPICE_NOTE = "SPICE not computed: pycocoevalcap's SPICE downloads CoreNLP models (offline here)"
 
@@ -60,22 +61,8 @@ def coco_scores(predictions: Sequence[str], references: Sequence[Sequence[str]])
 
 
 @dataclass
-class CocoMetric:
+class CocoMetric(MultiReferencePairs):
     """Accumulate (prediction, references) pairs; :meth:`compute` runs pycocoevalcap once."""
-
-    predictions: list[str] = field(default_factory=list)
-    references: list[list[str]] = field(default_factory=list)
-
-    def update(self, predictions: Sequence[str], references: Sequence[str | Sequence[str]]) -> None:
-        """Add items; each reference is a string or a non-empty list of strings."""
-        if len(predictions) != len(references):
-            raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-        for pred, ref in zip(predictions, references):
-            refs = [ref] if isinstance(ref, str) else list(ref)
-            if not refs:
-                raise ValueError("an item has no reference")
-            self.predictions.append(pred)
-            self.references.append(refs)
 
     def compute(self, bertscore_model: object | None = None) -> dict:
         """pycocoevalcap scores plus BERTScore F1 when ``bertscore_model`` is given."""

@@ -28,8 +28,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
+
+from musilingo.metrics.base import MultiReferencePairs
 
 # --- sacrebleu's tokenizer_13a, as copied into evaluate's bleu metric ------------------------
 
@@ -210,26 +212,12 @@ def _mean(values: Sequence[float]) -> float:
 
 
 @dataclass
-class LpmcMetric:
+class LpmcMetric(MultiReferencePairs):
     """Accumulate (prediction, references) pairs; :meth:`compute` returns the LP-MusicCaps scores.
 
     Keys of :meth:`compute`: ``bleu1``..``bleu4``, ``meteor``, ``rougeL`` and, when a BERTScore
     model is given, ``bertscore`` (F1); plus ``n`` and ``notes``.
     """
-
-    predictions: list[str] = field(default_factory=list)
-    references: list[list[str]] = field(default_factory=list)
-
-    def update(self, predictions: Sequence[str], references: Sequence[str | Sequence[str]]) -> None:
-        """Add items; each reference is a string or a non-empty list of strings."""
-        if len(predictions) != len(references):
-            raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-        for pred, ref in zip(predictions, references):
-            refs = [ref] if isinstance(ref, str) else list(ref)
-            if not refs:
-                raise ValueError("an item has no reference")
-            self.predictions.append(pred)
-            self.references.append(refs)
 
     def compute(self, bertscore_model: object | None = None) -> dict:
         """Scores over everything added. ``bertscore_model``: a
