@@ -58,6 +58,19 @@ class Encoder(nn.Module):
         return self(audio, lengths)
 
 
+def check_batch(audio: torch.Tensor, lengths: torch.Tensor) -> list[int]:
+    """Validate a padded batch (audio [B, S], lengths [B]) and return the lengths as ints."""
+    if audio.dim() != 2:
+        raise ValueError(f"audio must be [B, S], got shape {tuple(audio.shape)}")
+    B, S = audio.shape
+    lens = [int(n) for n in torch.as_tensor(lengths).reshape(-1).tolist()]
+    if len(lens) != B:
+        raise ValueError(f"lengths has {len(lens)} entries for a batch of {B}")
+    if any(n < 0 or n > S for n in lens):
+        raise ValueError(f"lengths must lie in [0, {S}], got {lens}")
+    return lens
+
+
 def num_pooled_tokens(num_frames: int, window: int) -> int:
     """Tokens after pooling: one per full window plus one for the remainder (= ceil)."""
     return max(1, math.ceil(num_frames / window))

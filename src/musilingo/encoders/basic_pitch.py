@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musilingo.encoders.base import Encoder, EncoderOutput
+from musilingo.encoders.base import Encoder, EncoderOutput, check_batch
 from musilingo.errors import ConfigError
 
 SAMPLE_RATE = 22050  # Hz, the model's input rate
@@ -147,14 +147,8 @@ class BasicPitchEncoder(Encoder):
 
         T is the largest :meth:`num_frames` of the batch; frames past a clip's end are zero.
         """
-        if audio.dim() != 2:
-            raise ValueError(f"audio must be [B, S], got shape {tuple(audio.shape)}")
+        lens = check_batch(audio, lengths)
         B, S = audio.shape
-        lens = [int(n) for n in torch.as_tensor(lengths).reshape(-1).tolist()]
-        if len(lens) != B:
-            raise ValueError(f"lengths has {len(lens)} entries for a batch of {B}")
-        if any(n < 0 or n > S for n in lens):
-            raise ValueError(f"lengths must lie in [0, {S}], got {lens}")
         samples = audio.detach().to("cpu", torch.float32).numpy()
         posts = self._posteriorgrams([samples[b, :n] for b, n in enumerate(lens)])
         counts = [p.shape[0] for p in posts]

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from musilingo.audio import resample
-from musilingo.encoders.base import Encoder, EncoderOutput
+from musilingo.encoders.base import Encoder, EncoderOutput, check_batch
 from musilingo.errors import ConfigError
 
 
@@ -130,14 +130,8 @@ class CompositeEncoder(Encoder):
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         """audio [B, S] float32 at ``sample_rate``, lengths [B] -> frames [B, T, feature_dim],
         mask [B, T], T = the largest :meth:`num_frames` of the batch."""
-        if audio.dim() != 2:
-            raise ValueError(f"audio must be [B, S], got shape {tuple(audio.shape)}")
+        lens = check_batch(audio, lengths)
         B, S = audio.shape
-        lens = [int(n) for n in torch.as_tensor(lengths).reshape(-1).tolist()]
-        if len(lens) != B:
-            raise ValueError(f"lengths has {len(lens)} entries for a batch of {B}")
-        if any(n < 0 or n > S for n in lens):
-            raise ValueError(f"lengths must lie in [0, {S}], got {lens}")
         counts = [self.num_frames(n) for n in lens]
         T = max(counts, default=0)
         samples = audio.detach().to("cpu", torch.float32).numpy()
