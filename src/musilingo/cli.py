@@ -50,14 +50,11 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 
 def _load_model(model: str, device: str | None, llm: str | None = None):
-    from musilingo.model import MusiLingo, UntrainedModelWarning
+    from musilingo.model import load_model
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UntrainedModelWarning)
-        m = MusiLingo.from_pretrained(model, device=device, llm=llm)
-    for w in caught:
-        if issubclass(w.category, UntrainedModelWarning):
-            _err(f"warning: {w.message}")
+    m, notes = load_model(model, device, llm)
+    for note in notes:
+        _err(f"warning: {note}")
     return m
 
 

@@ -573,20 +573,6 @@ def _word_counts(texts: Iterable[str]) -> list[int]:
 
 
 # ------------------------------------------------------------------------------ entry point
-def _load_model(model: str, device: str | None) -> tuple[Any, list[str]]:
-    from musilingo.model import MusiLingo, UntrainedModelWarning
-
-    notes = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UntrainedModelWarning)
-        m = MusiLingo.from_pretrained(model, device=device)
-    for w in caught:
-        if issubclass(w.category, UntrainedModelWarning):
-            log.warning("%s", w.message)
-            notes.append(str(w.message))
-    return m, notes
-
-
 def eval_command(model: str, data: str, out: str, task: str = "caption", split: str | None = "test",
                  protocols: list[str] | None = None, batch_size: int = 8, device: str | None = None,
                  limit: int | None = None, decoding: str = "greedy",
@@ -666,7 +652,11 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
         return [it for it in items if (system, it.id) not in done
                 or done[(system, it.id)].get("question") != it.question]
 
-    m, notes = _load_model(model, device)
+    from musilingo.model import load_model
+
+    m, notes = load_model(model, device)
+    for note in notes:
+        log.warning("%s", note)
     gen = GenerationOptions.named(opts.decoding, opts.max_new_tokens or m.config.max_new_tokens)
     todo = pending("model")
     if len(todo) < len(items):

@@ -477,6 +477,22 @@ class Chat:
         return reply
 
 
+def load_model(name_or_path: str, device: str | None = None,
+               llm: str | None = None) -> tuple[MusiLingo, list[str]]:
+    """``MusiLingo.from_pretrained`` for entry points (CLI, evaluator, server): the untrained-model
+    warning comes back as a note for the caller to show its own way, not as a Python warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UntrainedModelWarning)
+        model = MusiLingo.from_pretrained(name_or_path, device=device, llm=llm)
+    notes = []
+    for w in caught:
+        if issubclass(w.category, UntrainedModelWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model, notes
+
+
 def resolve_device(device: str | None) -> str:
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
 
 from musilingo.serve.settings import LOOPBACK_HOSTS, ServeSettings
 
@@ -32,7 +31,7 @@ def serve_command(model: str = "default", host: str = "127.0.0.1", port: int = 8
     """
     import uvicorn
 
-    from musilingo.model import MusiLingo, UntrainedModelWarning
+    from musilingo.model import load_model
     from musilingo.serve.app import create_app
 
     settings = ServeSettings(
@@ -41,12 +40,9 @@ def serve_command(model: str = "default", host: str = "127.0.0.1", port: int = 8
         max_conversations=max_conversations, max_turns=max_turns,
         conversation_ttl_min=conversation_ttl_min, cors_origins=list(cors_origins or []),
         decoding=decoding, max_new_tokens=max_new_tokens)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UntrainedModelWarning)
-        m = MusiLingo.from_pretrained(model, device=device, llm=llm)
-    for w in caught:
-        if issubclass(w.category, UntrainedModelWarning):
-            log.warning("%s", w.message)
+    m, notes = load_model(model, device, llm)
+    for note in notes:
+        log.warning("%s", note)
     if host not in LOOPBACK_HOSTS:
         log.warning("listening on %s: the API has no authentication; anyone who can reach this "
                     "address can use the model", host)
