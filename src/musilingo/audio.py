@@ -135,7 +135,7 @@ def load_audio(
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError):
         data, sr = _decode_ffmpeg(path, sample_rate)
-    return _finish(path, data, sr, sample_rate, max_duration_s)
+    return check_samples(path, data, sr, sample_rate, max_duration_s)
 
 
 def decode_bytes(
@@ -169,11 +169,14 @@ def decode_bytes(
                 arr, sr = _decode_ffmpeg(Path(tmp.name), sample_rate)
             except AudioError as e:  # report the upload's name, never the server's temp path
                 raise AudioError(name, e.problem.replace(tmp.name, name)) from None
-    return _finish(Path(name), arr, sr, sample_rate, max_duration_s)
+    return check_samples(name, arr, sr, sample_rate, max_duration_s)
 
 
-def _finish(path: Path, data: np.ndarray, sr: int, sample_rate: int | None,
-            max_duration_s: float | None) -> tuple[np.ndarray, int]:
+def check_samples(path: str | os.PathLike, data: np.ndarray, sr: int, sample_rate: int | None = None,
+                  max_duration_s: float | None = MAX_DURATION_S) -> tuple[np.ndarray, int]:
+    """Validate decoded samples ([S] or [S, channels]) named ``path`` in errors: non-empty,
+    finite, not too long; mix to mono float32, warn on silence, resample to ``sample_rate``."""
+    data = np.asarray(data, dtype=np.float32)
     if data.size == 0 or len(data) == 0:
         raise AudioError(path, "zero-length audio (no samples)")
     if not np.isfinite(data).all():

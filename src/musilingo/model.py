@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 from musilingo import __version__
-from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
+from musilingo.audio import MAX_DURATION_S, check_samples, load_audio, split_windows
 from musilingo.config import PRESETS, ModelConfig
 from musilingo.encoders import build_encoder
 from musilingo.encoders.base import encode_pooled, num_pooled_tokens
-from musilingo.errors import AudioError, AudioTooLongError, CheckpointError, ConfigError, MusiLingoError
+from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
 from musilingo.llm import load_llm
 from musilingo.projector import Projector
 from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_style
@@ -249,22 +249,9 @@ class MusiLingo(nn.Module):
     def load(self, item: AudioInput, max_duration_s: float | None = MAX_DURATION_S) -> tuple[str, np.ndarray]:
         """Decode one input to mono at the encoder's rate: (name, samples)."""
         sr = self.encoder.sample_rate
-        if isinstance(item, tuple):
-            samples, rate = item[0], item[1]
+        if isinstance(item, tuple):  # (samples, rate[, name]) already decoded, e.g. by the caller
             name = item[2] if len(item) > 2 else "<array>"
-            samples = np.asarray(samples, dtype=np.float32)
-            if samples.ndim == 2:
-                samples = samples.mean(axis=1)
-            if samples.size == 0:
-                raise AudioError(name, "zero-length audio (no samples)")
-            if not np.isfinite(samples).all():
-                raise AudioError(name, "contains NaN or infinite samples")
-            if max_duration_s is not None and len(samples) / rate > max_duration_s:
-                raise AudioTooLongError(name, f"too long: {len(samples) / rate:.1f} s exceeds the limit "
-                                 f"of {max_duration_s:.0f} s")
-            from musilingo.audio import resample
-
-            return name, resample(samples, int(rate), sr)
+            return name, check_samples(name, item[0], int(item[1]), sr, max_duration_s)[0]
         samples, _ = load_audio(item, sr, max_duration_s=max_duration_s)
         return str(item), samples
 
