@@ -40,6 +40,8 @@ import time
 import traceback
 from pathlib import Path
 
+from machine import cpu_model, loadavg  # benchmarks/machine.py (the script's folder is on sys.path)
+
 # Anchors measured on an H200 with plain transformers and random weights.
 ANCHORS = {
     ("mert", 32): "603 clips/s (H200)",
@@ -64,21 +66,6 @@ def parse_ints(s: str) -> list[int]:
     return [int(x) for x in s.split(",") if x.strip()]
 
 
-def loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class Bench:
