@@ -39,25 +39,12 @@ import time
 import warnings
 from pathlib import Path
 
+from machine import cpu_model, loadavg  # benchmarks/machine.py (the script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def loadavg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed(fn, repeats: int = 3, warmup: int = 0):
@@ -357,11 +344,12 @@ def print_report(r):
         if k.startswith("raw"):
             print(f"  {k:<24}{v['prompt_tokens']:>8}{v['new_tokens']:>6}{v['prefill_s']:>11.3f}"
                   f"{v['ms_per_step']:>9.1f}{v['decode_tokens_per_s']:>14.1f}{v['tokens_per_s_incl_prefill']:>20.1f}")
-    print("\n[caption]  model.caption of N generated 10 s Ogg clips (decode + encode + generate)")
-    print(f"  {'mode':<24}{'clips':>6}{'wall s':>9}{'clips/s':>9}{'s/clip':>8}{'tokens':>8}")
-    for k, v in r["caption"].items():
-        print(f"  {k:<24}{v['clips']:>6}{v['wall_s']:>9.1f}{v['clips_per_s']:>9.3f}{v['s_per_clip']:>8.2f}"
-              f"{v['generated_tokens']:>8}")
+    if "caption" in r:  # absent with --skip-caption
+        print("\n[caption]  model.caption of N generated 10 s Ogg clips (decode + encode + generate)")
+        print(f"  {'mode':<24}{'clips':>6}{'wall s':>9}{'clips/s':>9}{'s/clip':>8}{'tokens':>8}")
+        for k, v in r["caption"].items():
+            print(f"  {k:<24}{v['clips']:>6}{v['wall_s']:>9.1f}{v['clips_per_s']:>9.3f}"
+                  f"{v['s_per_clip']:>8.2f}{v['generated_tokens']:>8}")
     if "profile_generate_b1" in r:
         p = r["profile_generate_b1"]
         print(f"\n[profile]  one model.generate at batch 1: {p['wall_s_profiled']:.2f} s wall (profiled), "
