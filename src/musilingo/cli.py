@@ -239,10 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unoptional(hint):
+    """``X | None`` -> ``X`` (other hints unchanged), for building flags from type hints."""
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
 def _add_train_command(sub) -> None:
     """``train``: every TrainConfig field is a flag; a YAML recipe sets the same keys."""
     import dataclasses
-    import types
     import typing
 
     from musilingo.train import TrainConfig, train_command
@@ -253,9 +262,7 @@ def _add_train_command(sub) -> None:
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        base = hints[f.name]
-        if typing.get_origin(base) in (typing.Union, types.UnionType):  # X | None -> X
-            base = next(a for a in typing.get_args(base) if a is not type(None))
+        base = _unoptional(hints[f.name])
         if typing.get_origin(base) in (list, tuple):
             inner = typing.get_args(base)[0] if typing.get_args(base) else str
             p.add_argument(flag, nargs="+", type=inner, default=None)
@@ -271,12 +278,11 @@ def _function_parser(sub, name: str, func_path: str, help: str, positional: tupl
                      rename: dict[str, str] | None = None):
     """A subcommand whose flags are the typed parameters of a library function.
 
-    ``func_path`` is "module:function"; the module is imported only when the command runs, so
-    ``musilingo --help`` stays fast. Parameters without defaults become positionals.
+    ``func_path`` is "module:function", imported when the parser is built (its signature is the
+    CLI). Parameters without defaults become positionals.
     """
     import importlib
     import inspect
-    import types
     import typing
 
     mod_name, fn_name = func_path.split(":")
@@ -285,9 +291,7 @@ def _function_parser(sub, name: str, func_path: str, help: str, positional: tupl
     hints = typing.get_type_hints(func)
     rename = rename or {}
     for pname, param in inspect.signature(func).parameters.items():
-        base = hints.get(pname, str)
-        if typing.get_origin(base) in (typing.Union, types.UnionType):
-            base = next(a for a in typing.get_args(base) if a is not type(None))
+        base = _unoptional(hints.get(pname, str))
         dest = dict(dest=pname)
         if param.default is inspect.Parameter.empty or pname in positional:
             p.add_argument(pname, type=base if base in (int, float) else str)
