@@ -155,16 +155,12 @@ def encoder_from_spec(spec: str):
     ``mert:PATH_OR_ID``, ``random-mert``. A model folder or preset name uses its config (the LLM is
     not loaded).
     """
-    from musilingo.config import PRESETS, ModelConfig, default_pool_window, encoder_config_from_spec
+    from musilingo.config import PRESETS, default_pool_window, encoder_config_from_spec
     from musilingo.encoders import build_encoder
-    from musilingo.model import PRESET_DIR
+    from musilingo.model import resolve_config
 
     if spec in PRESETS or Path(spec).is_dir():
-        folder = PRESET_DIR / spec if spec in PRESETS else Path(spec)
-        if (folder / "config.json").is_file():
-            cfg = ModelConfig.from_dict(json.loads((folder / "config.json").read_text()))
-        else:
-            cfg = PRESETS[spec]()
+        cfg, _ = resolve_config(spec)
         return build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s
     enc_cfg = encoder_config_from_spec(spec)
     return build_encoder(enc_cfg), default_pool_window(enc_cfg), 30.0

@@ -143,28 +143,7 @@ class MusiLingo(nn.Module):
         ``overrides`` replaces config fields (``{"projector": {...}}``) before the model is built.
         """
         device = resolve_device(device)
-        folder = None
-        if name_or_path in PRESETS:
-            shipped = PRESET_DIR / name_or_path
-            if (shipped / "config.json").is_file():
-                folder = shipped
-            else:
-                config = PRESETS[name_or_path]()
-        elif Path(name_or_path).is_dir():
-            folder = Path(name_or_path)
-        else:
-            raise CheckpointError(f"{name_or_path}: not a model folder or a preset "
-                                  f"(presets: {', '.join(PRESETS)})")
-        if folder is not None:
-            cfg_path = folder / "config.json"
-            if not cfg_path.is_file():
-                raise CheckpointError(f"{folder}: no config.json (not a MusiLingo model folder)")
-            try:
-                config = ModelConfig.from_dict(json.loads(cfg_path.read_text()))
-            except json.JSONDecodeError as e:
-                raise CheckpointError(f"{cfg_path}: not valid JSON ({e.msg})") from None
-            except ConfigError as e:
-                raise CheckpointError(f"{cfg_path}: {e}") from None
+        config, folder = resolve_config(name_or_path)
         if llm:
             config.llm.name_or_path = llm
         if encoder_path:
@@ -462,6 +441,31 @@ class Chat:
         reply = self.model.generate([self.features], [turns], options)[0]
         self.turns = turns[:-1] + [Turn(question, reply)]
         return reply
+
+
+def resolve_config(name_or_path: str) -> tuple[ModelConfig, Path | None]:
+    """The config of a model folder or preset, and the folder holding its weights (None for a
+    preset that ships none: it starts untrained). A preset shipped in ``presets/NAME`` wins."""
+    folder = None
+    if name_or_path in PRESETS:
+        shipped = PRESET_DIR / name_or_path
+        if not (shipped / "config.json").is_file():
+            return PRESETS[name_or_path](), None
+        folder = shipped
+    elif Path(name_or_path).is_dir():
+        folder = Path(name_or_path)
+    else:
+        raise CheckpointError(f"{name_or_path}: not a model folder or a preset "
+                              f"(presets: {', '.join(PRESETS)})")
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder}: no config.json (not a MusiLingo model folder)")
+    try:
+        return ModelConfig.from_dict(json.loads(cfg_path.read_text())), folder
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_path}: not valid JSON ({e.msg})") from None
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
 
 
 def load_model(name_or_path: str, device: str | None = None,
