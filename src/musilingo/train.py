@@ -242,10 +242,12 @@ class FeatureSource:
     def get(self, ids: list[str]) -> list[torch.Tensor]:
         if self.cache is not None:
             return [self.cache[i] for i in ids]
-        from musilingo.audio import load_audio
-
-        clips = [load_audio(self.audio[i], self.model.encoder.sample_rate)[0] for i in ids]
-        return self.model.pooled_features(clips)
+        # the same windows as the cache: each window encoded and pooled, windows concatenated
+        prepared = self.model.prepare([self.audio[i] for i in ids], batch_size=len(ids))
+        for p in prepared:
+            if isinstance(p, Exception):
+                raise p
+        return [torch.cat(p.features, dim=0) for p in prepared]
 
 
 def _save_checkpoint(model, optimizer, state: dict, ckpt_dir: Path, keep: int, cfg: TrainConfig) -> None:
