@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musilingo.audio import SilentAudioWarning, decode_bytes, load_audio, resample, split_windows
+from musilingo.audio import (SilentAudioWarning, decode_bytes, load_audio, normalize_loudness, resample,
+                             split_windows)
 from musilingo.errors import AudioError
 
 from conftest import SR, tone
@@ -122,3 +123,21 @@ def test_windows():
     w = split_windows(np.zeros(6050, dtype=np.float32), 100, 30.0)
     assert [(a.start_s, a.end_s) for a in w] == [(0.0, 30.0), (30.0, 60.5)]
     assert len(split_windows(np.zeros(500, dtype=np.float32), 100, 30.0)) == 1
+
+
+def test_normalize_loudness():
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(SR)
+    for gain in (0.02, 0.3, 1.5):
+        x = (tone(3, SR) * gain).astype(np.float32)
+        y = normalize_loudness(x, SR, -23.0)
+        assert y.dtype == np.float32
+        assert meter.integrated_loudness(y.astype(np.float64)) == pytest.approx(-23.0, abs=0.05)
+        np.testing.assert_allclose(y / np.abs(y).max(), x / np.abs(x).max(), atol=1e-6)  # a pure gain
+    silent = np.zeros(SR * 2, dtype=np.float32)
+    assert normalize_loudness(silent, SR, -23.0) is silent  # nothing to measure: unchanged
+    short = tone(0.2, SR)
+    assert normalize_loudness(short, SR, -23.0) is short  # shorter than one 400 ms gating block
+    quiet = (tone(3, SR) * 1e-4).astype(np.float32)  # -86 LUFS: below the absolute gate
+    assert normalize_loudness(quiet, SR, -23.0) is quiet

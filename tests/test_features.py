@@ -71,3 +71,26 @@ def test_long_clip_features_concatenate_windows(tmp_path):
     cache, _ = build_feature_cache(enc, [Record(id="long", audio=str(p))], tmp_path / "c", 325,
                                    window_s=30.0, progress=False)
     assert cache["long"].shape[0] == 7 + 7 + 2
+
+
+def test_loudness_normalisation_makes_features_level_independent(tmp_path):
+    """musicnn log-compresses magnitudes, so a quieter copy of a clip gives other features; with
+    ``loudness_lufs`` both copies give the same features, and the cache key records the option."""
+    pytest.importorskip("musicnn.configuration")
+    from musilingo.encoders.base import encode_pooled
+    from musilingo.encoders.musicnn import MusicnnEncoder
+
+    enc = MusicnnEncoder("MSD_musicnn")
+    x = tone(4, enc.sample_rate, 330)
+    loud, quiet = 0.5 * x, 0.03 * x
+    raw = encode_pooled(enc, [loud, quiet], 1)
+    assert (raw[0] - raw[1]).abs().max() > 0.05
+    norm = encode_pooled(enc, [loud, quiet], 1, loudness_lufs=-23.0)
+    torch.testing.assert_close(norm[0], norm[1], atol=1e-4, rtol=1e-4)
+    assert "loudness_lufs" not in feature_key(enc, 1, 30.0)  # caches made without the option stay valid
+    assert key_hash(feature_key(enc, 1, 30.0)) != key_hash(feature_key(enc, 1, 30.0, -23.0))
+    p = tmp_path / "q.wav"
+    sf.write(str(p), quiet, enc.sample_rate, subtype="FLOAT")
+    cache, _ = build_feature_cache(enc, [Record(id="q", audio=str(p))], tmp_path / "c", 1,
+                                   progress=False, loudness_lufs=-23.0)
+    torch.testing.assert_close(cache["q"], norm[0], atol=1e-4, rtol=1e-4)

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from musilingo.data.manifest import QA, Record, write_manifest
 from musilingo.errors import ConfigError
-from musilingo.train import TrainConfig, lr_at, train
+from musilingo.prompts import Turn
+from musilingo.train import TrainConfig, build_samples, lr_at, train
 
 from conftest import SR, tone
 
@@ -132,3 +133,31 @@ def test_bad_recipe(tmp_path):
     p.write_text("lr: 0.1\nlearning_rate: 3\n")
     with pytest.raises(ConfigError, match="unknown recipe keys \\['learning_rate'\\]"):
         TrainConfig.from_yaml(p)
+
+
+def test_qa_packing_builds_multi_turn_samples():
+    qa = [QA(f"q{i}?", f"a{i}.", "x") for i in range(5)]
+    recs = [Record(id="r", audio="r.wav", caption="cap.", qa=qa)]
+    one = build_samples(recs, TrainConfig(train="x"))
+    assert [len(s.turns) for s in one] == [1] * 6 and one[0].turns[0].answer == "cap."
+    packed = build_samples(recs, TrainConfig(train="x", qa_per_sample=3))
+    assert [len(s.turns) for s in packed] == [1, 3, 2]
+    assert packed[0].turns[0].answer == "cap."  # the caption is never packed with answers
+    assert sorted(t.question for s in packed[1:] for t in s.turns) == [q.question for q in qa]
+    again = build_samples(recs, TrainConfig(train="x", qa_per_sample=3))
+    assert [t.question for t in again[1].turns] == [t.question for t in packed[1].turns]  # seeded
+    with pytest.raises(ConfigError, match="qa_per_sample"):
+        TrainConfig(train="x", qa_per_sample=0)
+
+
+def test_packed_training_runs_and_trains_every_answer(tmp_path, manifest):
+    from musilingo.model import MusiLingo
+
+    m = MusiLingo.from_pretrained("tiny", device="cpu")
+    turns = [Turn("q1?", "a b."), Turn("q2?", "c d e.")]
+    r = m.prompt.render(turns, m.tokenizer, n_audio=1)
+    n_labelled = sum(r.loss_mask)
+    only_last = m.prompt.render(turns, m.tokenizer, n_audio=1, train_last_only=True)
+    assert n_labelled > sum(only_last.loss_mask) > 0
+    out = train(_cfg(tmp_path, manifest, qa_per_sample=4, max_steps=2))
+    assert (out / "projector.safetensors").is_file()

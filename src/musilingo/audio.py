@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import soundfile as sf
 import soxr
 
@@ -201,6 +202,25 @@ def resample(samples: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return samples
     return soxr.resample(samples, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def normalize_loudness(samples: np.ndarray, sample_rate: int, target_lufs: float,
+                       max_gain_db: float = 40.0) -> np.ndarray:
+    """Scale a clip to ``target_lufs`` integrated loudness (ITU-R BS.1770-4, via pyloudnorm).
+
+    Encoders like musicnn log-compress magnitudes, so their features shift with playback level;
+    normalising every clip (training corpus and user files alike) removes that difference.
+    Silent or near-silent clips (below -70 LUFS, the BS.1770 absolute gate) and clips shorter
+    than one 400 ms gating block are returned unchanged; the gain is capped at +-``max_gain_db``.
+    The result may exceed [-1, 1]: it feeds an encoder, not a sound card.
+    """
+    if len(samples) < int(0.4 * sample_rate) + 1:
+        return samples
+    loudness = pyloudnorm.Meter(sample_rate).integrated_loudness(np.asarray(samples, dtype=np.float64))
+    if not np.isfinite(loudness) or loudness < -70.0:
+        return samples
+    gain_db = float(np.clip(target_lufs - loudness, -max_gain_db, max_gain_db))
+    return (samples * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32, copy=False)
 
 
 def split_windows(samples: np.ndarray, sample_rate: int, window_s: float = WINDOW_S) -> list[Window]:

@@ -128,6 +128,9 @@ class ModelConfig:
     20-token greeting; a short one saves compute on every training sample)"""
     window_s: float = 30.0
     """long files are answered per window of this many seconds"""
+    loudness_lufs: float | None = None
+    """normalise each window to this integrated loudness (LUFS) before the encoder, so that the
+    playback level does not change the answer; None = audio as recorded (the paper)"""
     max_new_tokens: int = 128
     """default generation length"""
     trained: bool = False
@@ -185,6 +188,7 @@ def _default() -> ModelConfig:
         projector=ProjectorConfig(kind="linear", feature_norm=True),
         pool_window=1, prompt_style="chat", max_new_tokens=96,
         system_prompt="You describe music you hear.",
+        loudness_lufs=-23.0,  # EBU R128's programme level, near the rendered corpus's median
     )
 
 

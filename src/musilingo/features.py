@@ -33,9 +33,13 @@ SHARD_CLIPS = 256  # clips per shard file at most
 SHARD_SECONDS = 60.0  # ... and a shard at least every minute, so a kill loses at most a minute
 
 
-def feature_key(encoder: Encoder, pool_window: int, window_s: float) -> dict:
-    return {"version": CACHE_VERSION, "encoder": encoder.cache_key(), "pool_window": pool_window,
-            "window_s": window_s}
+def feature_key(encoder: Encoder, pool_window: int, window_s: float,
+                loudness_lufs: float | None = None) -> dict:
+    key = {"version": CACHE_VERSION, "encoder": encoder.cache_key(), "pool_window": pool_window,
+           "window_s": window_s}
+    if loudness_lufs is not None:  # absent when off, so caches made before the option stay valid
+        key["loudness_lufs"] = float(loudness_lufs)
+    return key
 
 
 def key_hash(key: dict) -> str:
@@ -96,9 +100,10 @@ class FeatureCache:
 def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str | os.PathLike,
                         pool_window: int, window_s: float = 30.0, batch_size: int = 8,
                         device: str = "cpu", progress: bool = True,
-                        max_duration_s: float | None = MAX_DURATION_S) -> tuple[FeatureCache, dict]:
+                        max_duration_s: float | None = MAX_DURATION_S,
+                        loudness_lufs: float | None = None) -> tuple[FeatureCache, dict]:
     """Encode every record not yet cached; returns the cache and stats (clips/s, errors)."""
-    cache = FeatureCache(root, feature_key(encoder, pool_window, window_s))
+    cache = FeatureCache(root, feature_key(encoder, pool_window, window_s, loudness_lufs))
     todo = [r for r in records if r.id not in cache]
     stats = {"cached_before": len(cache), "encoded": 0, "errors": 0, "seconds": 0.0, "audio_s": 0.0,
              "failed": {}}
@@ -127,7 +132,7 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
                 clips.append(w.samples)
                 owners.append(r.id)
         if clips:
-            feats = encode_pooled(encoder, clips, pool_window, device)
+            feats = encode_pooled(encoder, clips, pool_window, device, loudness_lufs)
             per_id: dict[str, list[torch.Tensor]] = {}
             for owner, f in zip(owners, feats):
                 per_id.setdefault(owner, []).append(f.cpu())
@@ -149,7 +154,8 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
 
 
 def encoder_from_spec(spec: str):
-    """Build (encoder, pool_window) from a model folder/preset or an encoder spec.
+    """Build (encoder, pool_window, window_s, loudness_lufs) from a model folder/preset or an
+    encoder spec (a bare spec: no loudness normalisation).
 
     Specs: ``musicnn``, ``musicnn-mtt``, ``basic-pitch``, ``musicnn+basic-pitch``,
     ``mert:PATH_OR_ID``, ``random-mert``. A model folder or preset name uses its config (the LLM is
@@ -161,9 +167,9 @@ def encoder_from_spec(spec: str):
 
     if spec in PRESETS or Path(spec).is_dir():
         cfg, _ = resolve_config(spec)
-        return build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s
+        return build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s, cfg.loudness_lufs
     enc_cfg = encoder_config_from_spec(spec)
-    return build_encoder(enc_cfg), default_pool_window(enc_cfg), 30.0
+    return build_encoder(enc_cfg), default_pool_window(enc_cfg), 30.0, None
 
 
 def features_command(manifest: str, out: str, model: str | None = None, encoder: str | None = None,
@@ -174,9 +180,10 @@ def features_command(manifest: str, out: str, model: str | None = None, encoder:
 
     records = [r for r in read_manifest(manifest) if split is None or r.split == split]
     records, skipped = check_audio_exists(records, skip_missing, where=manifest)
-    enc, window, window_s = encoder_from_spec(encoder or model or "default")
+    enc, window, window_s, lufs = encoder_from_spec(encoder or model or "default")
     enc = enc.to(device)
-    cache, stats = build_feature_cache(enc, records, out, window, window_s, batch_size, device)
+    cache, stats = build_feature_cache(enc, records, out, window, window_s, batch_size, device,
+                                       loudness_lufs=lufs)
     stats.pop("failed")
     print(json.dumps({"cache": str(cache.dir), "clips": len(cache), "skipped_missing": skipped,
                       **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}}))

@@ -223,7 +223,8 @@ class MusiLingo(nn.Module):
 
     def pooled_features(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Encode and pool a batch of mono clips at ``encoder.sample_rate``: per clip [n, D]."""
-        return encode_pooled(self.encoder, clips, self.config.pool_window, self.device_)
+        return encode_pooled(self.encoder, clips, self.config.pool_window, self.device_,
+                             loudness_lufs=self.config.loudness_lufs)
 
     def load(self, item: AudioInput, max_duration_s: float | None = MAX_DURATION_S) -> tuple[str, np.ndarray]:
         """Decode one input to mono at the encoder's rate: (name, samples)."""

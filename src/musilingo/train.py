@@ -60,6 +60,12 @@ class TrainConfig:
     """which samples to build from each record: caption and/or qa"""
     max_answer_tokens: int | None = None
     """cut answers to this many tokens (stage 1: 32, as the paper)"""
+    group_by_length: bool = False
+    """batches of samples of similar length: less compute spent on padding"""
+    qa_per_sample: int = 1
+    """Q&A pairs of one clip packed into one multi-turn conversation (order shuffled per clip):
+    the audio and prompt overhead are paid once and every answer is trained; 1 = one pair per
+    sample (the paper)"""
     encoder: str | None = None
     """override the encoder: musicnn | basic-pitch | musicnn+basic-pitch | mert:PATH"""
     projector: str | None = None
@@ -103,8 +109,8 @@ class TrainConfig:
         bad = set(self.tasks) - {"caption", "qa"}
         if bad or not self.tasks:
             raise ConfigError(f"tasks must be a non-empty subset of caption, qa (got {self.tasks})")
-        if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1:
-            raise ConfigError("batch_size, grad_accum and max_steps must be >= 1")
+        if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1 or self.qa_per_sample < 1:
+            raise ConfigError("batch_size, grad_accum, max_steps and qa_per_sample must be >= 1")
         if not (0 < self.lr and 0 <= self.min_lr <= self.lr):
             raise ConfigError("need 0 < lr and 0 <= min_lr <= lr")
         self.betas = tuple(self.betas)
@@ -146,14 +152,20 @@ class Sample:
 
 
 def build_samples(records: list[Record], cfg: TrainConfig) -> list[Sample]:
-    """One sample per caption and per Q&A pair of each record (as ``cfg.tasks`` says)."""
+    """One sample per caption, and one per ``cfg.qa_per_sample`` Q&A pairs, of each record (as
+    ``cfg.tasks`` says). The caption stays a conversation of its own: packed after Q&A answers
+    it could be copied from them instead of heard."""
     out = []
+    k = cfg.qa_per_sample
     for r in records:
         if "caption" in cfg.tasks and r.caption:
             q = "" if cfg.stage == 1 else CAPTION_INSTRUCTION
             out.append(Sample(r.id, r.audio, [Turn(q, r.caption)]))
         if "qa" in cfg.tasks and cfg.stage == 2:
-            out += [Sample(r.id, r.audio, [Turn(qa.question, qa.answer)]) for qa in r.qa]
+            turns = [Turn(qa.question, qa.answer) for qa in r.qa]
+            if k > 1:
+                random.Random(f"{cfg.seed}:{r.id}").shuffle(turns)
+            out += [Sample(r.id, r.audio, turns[i: i + k]) for i in range(0, len(turns), k)]
     return out
 
 
@@ -166,10 +178,32 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The sample order of one epoch: a permutation fixed by (seed, epoch)."""
+def epoch_order(n: int, seed: int, epoch: int, lengths: list[int] | None = None,
+                batch: int = 1) -> list[int]:
+    """The sample order of one epoch: a permutation fixed by (seed, epoch).
+
+    With ``lengths`` (``group_by_length``), consecutive runs of ``batch`` samples have similar
+    lengths, so right padding wastes little compute: the permutation is cut into chunks of 32
+    batches, each chunk sorted by length and cut into batches, and the full batches shuffled
+    (the idea of transformers' ``LengthGroupedSampler``, which works on a DataLoader; this loop
+    slices one list so that resume stays exact). A partial batch goes last.
+    """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g).tolist()
+    perm = torch.randperm(n, generator=g).tolist()
+    if lengths is None or batch <= 1:
+        return perm
+    full, rest = [], []
+    for c in range(0, n, batch * 32):
+        part = sorted(perm[c: c + batch * 32], key=lambda i: -lengths[i])
+        for b in range(0, len(part), batch):
+            (full if len(part) - b >= batch else rest).append(part[b: b + batch])
+    shuffled = [full[j] for j in torch.randperm(len(full), generator=g).tolist()]
+    return [i for b in shuffled + rest for i in b]
+
+
+def sample_length(s: Sample) -> int:
+    """A cheap proxy for a sample's token count (characters of its turns) for length grouping."""
+    return sum(len(t.question or "") + len(t.answer or "") + 40 for t in s.turns)
 
 
 def _read_split(path: str, split: str | None, what: str) -> list[Record]:
@@ -232,7 +266,8 @@ class FeatureSource:
         if cfg.feature_cache:
             from musilingo.features import FeatureCache, feature_key
 
-            key = feature_key(model.encoder, model.config.pool_window, model.config.window_s)
+            key = feature_key(model.encoder, model.config.pool_window, model.config.window_s,
+                              model.config.loudness_lufs)
             self.cache = FeatureCache(cfg.feature_cache, key)
             missing = [r.id for r in records if r.id not in self.cache]
             if missing:
@@ -324,7 +359,8 @@ def train(cfg: TrainConfig) -> Path:
 
         build_feature_cache(model.encoder, train_recs + valid_recs, cfg.feature_cache,
                             model.config.pool_window, model.config.window_s, batch_size=8,
-                            device=str(model.device), progress=True)
+                            device=str(model.device), progress=True,
+                            loudness_lufs=model.config.loudness_lufs)
     acc.wait_for_everyone()
     feats = FeatureSource(model, train_recs + valid_recs, cfg)
     if fresh and model.projector.feature_norm:
@@ -365,7 +401,8 @@ def train(cfg: TrainConfig) -> Path:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.max_steps, initial=state["step"], unit="step", file=sys.stderr, dynamic_ncols=True)
-    order = epoch_order(len(samples), cfg.seed, state["epoch"])
+    lengths = [sample_length(s) for s in samples] if cfg.group_by_length else None
+    order = epoch_order(len(samples), cfg.seed, state["epoch"], lengths, global_batch)
     t0, seen, running = time.perf_counter(), 0, []
     start_step = state["step"]
     model.config.trained = True
@@ -379,7 +416,7 @@ def train(cfg: TrainConfig) -> Path:
             if state["pos"] + global_batch > len(order):
                 state["epoch"] += 1
                 state["pos"] = 0
-                order = epoch_order(len(samples), cfg.seed, state["epoch"])
+                order = epoch_order(len(samples), cfg.seed, state["epoch"], lengths, global_batch)
             idx = order[state["pos"]: state["pos"] + global_batch][rank::world]
             state["pos"] += global_batch
             batch = [samples[i] for i in idx]

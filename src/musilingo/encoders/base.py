@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -105,11 +106,18 @@ def pool_frames(frames: torch.Tensor, mask: torch.Tensor, window: int) -> Encode
 
 
 @torch.no_grad()
-def encode_pooled(encoder: Encoder, clips, window: int, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+def encode_pooled(encoder: Encoder, clips, window: int, device: torch.device | str = "cpu",
+                  loudness_lufs: float | None = None) -> list[torch.Tensor]:
     """Encode a batch of mono clips (1-D arrays at ``encoder.sample_rate``) and pool each one.
 
+    ``loudness_lufs``: first normalise each clip to this loudness (``audio.normalize_loudness``).
     Returns per clip its audio tokens' features [n_i, D] (float32), n_i = ceil(frames / window).
     """
+    if loudness_lufs is not None:
+        from musilingo.audio import normalize_loudness
+
+        clips = [normalize_loudness(np.asarray(c, dtype=np.float32), encoder.sample_rate, loudness_lufs)
+                 for c in clips]
     lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
     audio = torch.zeros(len(clips), int(lengths.max()), dtype=torch.float32)
     for i, c in enumerate(clips):
