@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model, loadavg  # noqa: E402
+from machine import cpu_model, loadavg
 
-from musilingo.train import TrainConfig, train  # noqa: E402
+from musilingo.train import TrainConfig, train
 
 
 def run(cfg: TrainConfig) -> dict:

@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from musilingo.data.manifest import read_manifest
 
 run, manifest = Path(sys.argv[1]), sys.argv[2]
@@ -34,6 +36,19 @@ summary = {
     "soundfonts": Counter(Path(r.attributes.get("soundfont", "?")).name for r in recs),
     "licence_note": "music21 corpus parts (Essen, Palestrina/Bach kern, Monteverdi) are non-commercial "
                     "or rights-reserved encodings: treat this model as research / non-commercial.",
+}
+recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+speed = [r["samples_per_s"] for r in log if r.get("samples_per_s")]
+train_recs = [r for r in recs if r.split == (recipe.get("train_split") or r.split)]
+summary["training"] = {
+    "recipe": "recipe.yaml (configs/default/stage2.yaml)",
+    "steps": recipe["max_steps"], "batch_size": recipe["batch_size"],
+    "qa_per_sample": recipe.get("qa_per_sample", 1),
+    "train_clips": len(train_recs),
+    "samples_per_s_final": round(speed[-1], 3) if speed else None,
+    "train_minutes_approx": round(recipe["max_steps"] * recipe["batch_size"] / speed[-1] / 60, 1) if speed else None,
+    "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None),
 }
 (dest / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 print(f"shipped {run / 'model'} -> {dest}")
