@@ -52,7 +52,7 @@ def main() -> int:
     out: dict = {"machine": {"cpu": cpu_model(), "threads": args.threads, "loadavg_before": loadavg()},
                  "recipe": args.recipe, "steps": args.steps}
     with tempfile.TemporaryDirectory() as tmp:
-        common = dict(train=args.train, max_steps=args.steps, log_every=1, val_every=10**9,
+        common = dict(train=args.train, max_steps=args.steps, log_every=1, val_every=10**9, val_samples=0,
                       save_every=10**9, warmup_steps=1, device="cpu")
         if args.batch:
             common["batch_size"] = args.batch

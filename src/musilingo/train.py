@@ -277,8 +277,9 @@ class FeatureSource:
     def get(self, ids: list[str]) -> list[torch.Tensor]:
         if self.cache is not None:
             return [self.cache[i] for i in ids]
-        # the same windows as the cache: each window encoded and pooled, windows concatenated
-        prepared = self.model.prepare([self.audio[i] for i in ids], batch_size=len(ids))
+        # the same windows as the cache: each window encoded and pooled, windows concatenated;
+        # at most 16 windows per encoder call, whatever the number of ids
+        prepared = self.model.prepare([self.audio[i] for i in ids], batch_size=min(16, len(ids)))
         for p in prepared:
             if isinstance(p, Exception):
                 raise p
@@ -364,7 +365,10 @@ def train(cfg: TrainConfig) -> Path:
     acc.wait_for_everyone()
     feats = FeatureSource(model, train_recs + valid_recs, cfg)
     if fresh and model.projector.feature_norm:
-        stats_ids = sorted({s.clip_id for s in samples})[:2000]
+        # standardisation statistics: 2000 clips from the cache, 256 when every clip must be
+        # encoded now (on the fly), a random subset fixed by the seed either way
+        pool = sorted({s.clip_id for s in samples})
+        stats_ids = sorted(random.Random(cfg.seed).sample(pool, min(len(pool), 2000 if cfg.feature_cache else 256)))
         model.projector.set_feature_stats(torch.cat(feats.get(stats_ids), dim=0).to(model.device))
 
     params = trainable_parameters(model)
