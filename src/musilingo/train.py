@@ -368,7 +368,8 @@ def train(cfg: TrainConfig) -> Path:
         # standardisation statistics: 2000 clips from the cache, 256 when every clip must be
         # encoded now (on the fly), a random subset fixed by the seed either way
         pool = sorted({s.clip_id for s in samples})
-        stats_ids = sorted(random.Random(cfg.seed).sample(pool, min(len(pool), 2000 if cfg.feature_cache else 256)))
+        n_stats = min(len(pool), 2000 if cfg.feature_cache else 256)
+        stats_ids = sorted(random.Random(cfg.seed).sample(pool, n_stats))
         model.projector.set_feature_stats(torch.cat(feats.get(stats_ids), dim=0).to(model.device))
 
     params = trainable_parameters(model)
