@@ -141,3 +141,19 @@ def test_loss_only_on_answer_and_backprop_reaches_projector(tiny_model):
     assert all(p.grad is None for p in tiny_model.llm.parameters())
     tiny_model.projector.zero_grad(set_to_none=True)
     tiny_model.projector.requires_grad_(False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_inference_matches_cpu(tiny_model):
+    clips = [(tone(s, SR, f, seed=i), SR, f"c{i}") for i, (s, f) in enumerate([(10, 440), (3, 220), (7, 330)])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = MusiLingo.from_pretrained("tiny", device="cuda")
+    assert gpu.device.type == "cuda"
+    for a, b in zip(gpu.pooled_features([c[0] for c in clips]), tiny_model.pooled_features([c[0] for c in clips])):
+        torch.testing.assert_close(a.float().cpu(), b.float(), atol=1e-3, rtol=1e-3)
+    batched = gpu.caption(clips, batch_size=3)
+    single = [gpu.caption(c) for c in clips]
+    assert all(r.error is None and r.text for r in batched)
+    assert [a.text for a in batched] == [b.text for b in single]

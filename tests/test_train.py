@@ -1,6 +1,7 @@
 """Training: checkpoint contents, loss decreases, exact resume, two processes, recipe validation."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -90,6 +91,27 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, manifest):
         a, b = load_file(str(full / name)), load_file(str(resumed / name))
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_run_learns_keeps_fp32_weights_and_resumes(tmp_path, manifest):
+    # The GPU path: accelerate's bf16 autocast around the forward pass, fp32 trainable weights.
+    train(_cfg(tmp_path / "o", manifest, device="cuda", max_steps=40, lora_r=8, lr=1e-2, min_lr=1e-2,
+               log_every=5, save_every=100, val_every=1000, tasks=["caption"]))
+    rows = [json.loads(line) for line in (tmp_path / "o" / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.6 * losses[0], losses
+    full = train(_cfg(tmp_path / "a", manifest, device="cuda", lora_r=2))
+    cfg = _cfg(tmp_path / "b", manifest, device="cuda", lora_r=2, stop_after_steps=3)
+    train(cfg)
+    cfg.stop_after_steps = None
+    resumed = train(cfg)
+    for name in ("projector.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(str(full / name)), load_file(str(resumed / name))
+        for k in a:
+            assert a[k].dtype == torch.float32, (name, k, a[k].dtype)
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-5)
 
 
 def test_on_the_fly_encoding_matches_cache(tmp_path, manifest):

@@ -309,11 +309,16 @@ def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+    s = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        s["cuda"] = torch.cuda.get_rng_state()  # LoRA dropout on the GPU draws from this generator
+    return s
 
 
 def _set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state(s["cuda"])
     random.setstate(s["python"])
 
 
