@@ -114,6 +114,21 @@ def test_cuda_bf16_run_learns_keeps_fp32_weights_and_resumes(tmp_path, manifest)
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-5)
 
 
+def test_end_at_step_gives_that_checkpoint_of_the_longer_schedule(tmp_path, manifest):
+    full = train(_cfg(tmp_path / "a", manifest, save_every=2))  # 6 steps, checkpoints at 4 and 6 kept
+    short = train(_cfg(tmp_path / "b", manifest, end_at_step=4))
+    assert short == tmp_path / "b" / "run" / "model"
+    a = load_file(str(full.parent / "checkpoints" / "step-0000004" / "projector.safetensors"))
+    b = load_file(str(short / "projector.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    rows = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 4 and "val_loss" in rows[-1]
+    assert rows[-1]["lr"] == pytest.approx(lr_at(3, _cfg(tmp_path, manifest)))  # the 6-step schedule's
+    with pytest.raises(ConfigError, match="end_at_step"):
+        _cfg(tmp_path, manifest, end_at_step=7)
+
+
 def test_on_the_fly_encoding_matches_cache(tmp_path, manifest):
     a = train(_cfg(tmp_path / "a", manifest, max_steps=2))
     b = train(_cfg(tmp_path / "b", manifest, max_steps=2, feature_cache=None))

@@ -99,6 +99,9 @@ class TrainConfig:
     log_every: int = 10
     keep_checkpoints: int = 2
     device: str | None = None
+    end_at_step: int | None = None
+    """finish the run at this step although the schedule runs to max_steps: the model folder is
+    written there (a checkpoint of a longer cosine schedule, learning rate not yet at min_lr)"""
     stop_after_steps: int | None = None
     """stop (after saving a checkpoint) once this many steps ran in this invocation: time-boxed
     runs on shared machines; rerun the same command to continue"""
@@ -111,6 +114,8 @@ class TrainConfig:
             raise ConfigError(f"tasks must be a non-empty subset of caption, qa (got {self.tasks})")
         if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1 or self.qa_per_sample < 1:
             raise ConfigError("batch_size, grad_accum, max_steps and qa_per_sample must be >= 1")
+        if self.end_at_step is not None and not 1 <= self.end_at_step <= self.max_steps:
+            raise ConfigError(f"end_at_step must be between 1 and max_steps ({self.max_steps})")
         if not (0 < self.lr and 0 <= self.min_lr <= self.lr):
             raise ConfigError("need 0 < lr and 0 <= min_lr <= lr")
         self.betas = tuple(self.betas)
@@ -379,6 +384,7 @@ def train(cfg: TrainConfig) -> Path:
 
     params = trainable_parameters(model)
     n_train = sum(p.numel() for p in params)
+    end = cfg.end_at_step or cfg.max_steps  # the schedule (lr_at) still runs to max_steps
     optimizer = torch.optim.AdamW(params, lr=cfg.warmup_start_lr, betas=cfg.betas,
                                   weight_decay=cfg.weight_decay)
     state = {"step": 0, "epoch": 0, "pos": 0, "rng": _rng_state()}
@@ -404,13 +410,14 @@ def train(cfg: TrainConfig) -> Path:
         log_path.unlink()
     if acc.is_main_process:
         print(f"training {n_train:,} parameters on {len(samples)} samples "
-              f"({len(train_recs)} clips), {world} process(es), {cfg.max_steps} steps", file=sys.stderr)
+              f"({len(train_recs)} clips), {world} process(es), {end} steps"
+              + (f" of a {cfg.max_steps}-step schedule" if end < cfg.max_steps else ""), file=sys.stderr)
 
     bar = None
     if acc.is_main_process:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.max_steps, initial=state["step"], unit="step", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=end, initial=state["step"], unit="step", file=sys.stderr, dynamic_ncols=True)
     lengths = [sample_length(s) for s in samples] if cfg.group_by_length else None
     order = epoch_order(len(samples), cfg.seed, state["epoch"], lengths, global_batch)
     t0, seen, running = time.perf_counter(), 0, []
@@ -419,7 +426,7 @@ def train(cfg: TrainConfig) -> Path:
     model.config.trained_on = _describe_data(train_recs, cfg)
     model.train()
     model.encoder.eval()
-    while state["step"] < cfg.max_steps:
+    while state["step"] < end:
         for g in optimizer.param_groups:
             g["lr"] = lr_at(state["step"], cfg)
         for _ in range(cfg.grad_accum):
@@ -445,18 +452,18 @@ def train(cfg: TrainConfig) -> Path:
             bar.update(1)
             bar.set_postfix(loss=f"{running[-1]:.3f}")
         row = None
-        if state["step"] % cfg.log_every == 0 or state["step"] == cfg.max_steps:
+        if state["step"] % cfg.log_every == 0 or state["step"] == end:
             el = time.perf_counter() - t0
             row = {"step": state["step"], "loss": sum(running) / len(running), "lr": lr_at(state["step"] - 1, cfg),
                    "samples_per_s": seen / el if el > 0 else None, "epoch": state["epoch"]}
             running = []
-        if vsamples and (state["step"] % cfg.val_every == 0 or state["step"] == cfg.max_steps):
+        if vsamples and (state["step"] % cfg.val_every == 0 or state["step"] == end):
             row = row or {"step": state["step"]}
             row["val_loss"] = validate(model, feats, vsamples, cfg.batch_size, render, acc)
         if row and acc.is_main_process:
             append_jsonl(log_path, row)
         stop = cfg.stop_after_steps is not None and state["step"] - start_step >= cfg.stop_after_steps
-        if state["step"] % cfg.save_every == 0 or state["step"] == cfg.max_steps or stop:
+        if state["step"] % cfg.save_every == 0 or state["step"] == end or stop:
             state["rng"] = _rng_state()
             if acc.is_main_process:
                 _save_checkpoint(acc.unwrap_model(ddp_model), optimizer, dict(state), ckpt_dir,
@@ -466,9 +473,9 @@ def train(cfg: TrainConfig) -> Path:
             break
     if bar:
         bar.close()
-    if state["step"] < cfg.max_steps:
+    if state["step"] < end:
         if acc.is_main_process:
-            print(f"stopped at step {state['step']} of {cfg.max_steps}; rerun to continue", file=sys.stderr)
+            print(f"stopped at step {state['step']} of {end}; rerun to continue", file=sys.stderr)
         return ckpt_dir / f"step-{state['step']:07d}"
     if acc.is_main_process:
         final = acc.unwrap_model(ddp_model)
