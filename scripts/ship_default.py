@@ -1,6 +1,6 @@
 """Copy a trained run into the package as the `default` preset, with its recipe, a summary of the
 data it was trained on and its evaluation results (what `MusiLingo.from_pretrained("default")`
-loads). Usage: python scripts/ship_default.py RUN_DIR MANIFEST"""
+loads). Usage: python scripts/ship_default.py RUN_DIR MANIFEST [NOTE]   (NOTE: where/how it was trained)"""
 
 import json
 import shutil
@@ -43,12 +43,16 @@ speed = [r["samples_per_s"] for r in log if r.get("samples_per_s")]
 train_recs = [r for r in recs if r.split == (recipe.get("train_split") or r.split)]
 summary["training"] = {
     "recipe": "recipe.yaml (configs/default/stage2.yaml)",
-    "steps": recipe["max_steps"], "batch_size": recipe["batch_size"],
+    "steps": recipe.get("end_at_step") or recipe["max_steps"], "schedule_steps": recipe["max_steps"],
+    "batch_size": recipe["batch_size"],
     "qa_per_sample": recipe.get("qa_per_sample", 1),
     "train_clips": len(train_recs),
     "samples_per_s_final": round(speed[-1], 3) if speed else None,
-    "train_minutes_approx": round(recipe["max_steps"] * recipe["batch_size"] / speed[-1] / 60, 1) if speed else None,
+    "train_minutes_approx": round((recipe.get("end_at_step") or recipe["max_steps"]) * recipe["batch_size"]
+                                  / speed[-1] / 60, 1) if speed else None,
     "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None),
 }
+if len(sys.argv) > 3:
+    summary["training"]["note"] = sys.argv[3]
 (dest / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 print(f"shipped {run / 'model'} -> {dest}")
