@@ -41,15 +41,15 @@ recipe = yaml.safe_load((run / "recipe.yaml").read_text())
 log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
 speed = [r["samples_per_s"] for r in log if r.get("samples_per_s")]
 train_recs = [r for r in recs if r.split == (recipe.get("train_split") or r.split)]
+steps = recipe.get("end_at_step") or recipe["max_steps"]
 summary["training"] = {
     "recipe": "recipe.yaml (configs/default/stage2.yaml)",
-    "steps": recipe.get("end_at_step") or recipe["max_steps"], "schedule_steps": recipe["max_steps"],
+    "steps": steps, "schedule_steps": recipe["max_steps"],
     "batch_size": recipe["batch_size"],
     "qa_per_sample": recipe.get("qa_per_sample", 1),
     "train_clips": len(train_recs),
     "samples_per_s_final": round(speed[-1], 3) if speed else None,
-    "train_minutes_approx": round((recipe.get("end_at_step") or recipe["max_steps"]) * recipe["batch_size"]
-                                  / speed[-1] / 60, 1) if speed else None,
+    "train_minutes_approx": round(steps * recipe["batch_size"] / speed[-1] / 60, 1) if speed else None,
     "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None),
 }
 if len(sys.argv) > 3:
