@@ -14,9 +14,13 @@ from musilingo.data.manifest import read_manifest
 
 run, manifest = Path(sys.argv[1]), sys.argv[2]
 dest = Path(__file__).resolve().parents[1] / "src" / "musilingo" / "presets" / "default"
+# ablation.md is written by hand (scripts/ablation_table.py), not by a run: keep it across a reship
+ablation = (dest / "ablation.md").read_text() if (dest / "ablation.md").is_file() else None
 if dest.exists():
     shutil.rmtree(dest)
 shutil.copytree(run / "model", dest)
+if ablation is not None:
+    (dest / "ablation.md").write_text(ablation)
 for name in ("log.jsonl", "loss.png"):
     if (run / name).is_file():
         shutil.copy(run / name, dest / name)
