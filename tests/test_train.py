@@ -65,7 +65,8 @@ def test_few_steps_write_every_file(tmp_path, manifest):
 
 def test_lora_checkpoint_holds_adapter(tmp_path, manifest):
     folder = train(_cfg(tmp_path, manifest, lora_r=2, max_steps=2, save_every=2))
-    assert (folder / "adapter" / "adapter_model.safetensors").is_file()
+    assert sorted(p.name for p in (folder / "adapter").iterdir()) == ["adapter_config.json",
+                                                                      "adapter_model.safetensors"]
     from musilingo.model import MusiLingo
 
     m = MusiLingo.from_pretrained(str(folder))

@@ -201,6 +201,9 @@ class MusiLingo(nn.Module):
         if self.has_lora:
             tmpd = Path(tempfile.mkdtemp(dir=folder, prefix=".adapter."))
             self.llm.save_pretrained(tmpd)
+            # peft always writes a placeholder model card naming this machine's LLM path; config.json
+            # already describes the model, so the card is dropped
+            (tmpd / "README.md").unlink(missing_ok=True)
             if (folder / "adapter").exists():
                 shutil.rmtree(folder / "adapter")
             os.rename(tmpd, folder / "adapter")
