@@ -157,3 +157,40 @@ def test_cuda_inference_matches_cpu(tiny_model):
     single = [gpu.caption(c) for c in clips]
     assert all(r.error is None and r.text for r in batched)
     assert [a.text for a in batched] == [b.text for b in single]
+
+
+def test_summary_token_is_a_projection_of_the_clip_mean(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MusiLingo.from_pretrained("tiny", overrides={"projector": {"summary_token": True}})
+    f = m.pooled_features([tone(5, SR, 440), tone(9, SR, 300)])
+    n = [len(x) for x in f]
+    tokens = m.projector.project_clips(f)
+    assert tokens.shape == (sum(n) + 2, 64)
+    # each clip: its frame tokens, then summary(mean of its features)
+    torch.testing.assert_close(tokens[: n[0]], m.projector(f[0]))
+    torch.testing.assert_close(tokens[n[0]], m.projector.summary(f[0].mean(0)))
+    torch.testing.assert_close(tokens[n[0] + 1: n[0] + 1 + n[1]], m.projector(f[1]))
+    torch.testing.assert_close(tokens[-1], m.projector.summary(f[1].mean(0)))
+    # the prompt holds one audio slot more per clip, filled in that order
+    b = m.build_inputs(f[:1], [[Turn("Q?")]])
+    emb = b["inputs_embeds"][0]
+    rows = [i for i in range(emb.shape[0]) if torch.allclose(emb[i], tokens[n[0]])]
+    assert len(rows) == 1 and torch.allclose(emb[rows[0] - 1], tokens[n[0] - 1])
+    # gradients reach the summary projection; save/load keeps it; a plain projector is refused
+    m.projector.requires_grad_(True)
+    m.loss(f, [[Turn("Q?", "G major.")], [Turn("Q?", "A waltz.")]]).backward()
+    assert m.projector.summary.weight.grad.abs().sum() > 0
+    m.config.trained = True
+    m.save_pretrained(tmp_path / "s")
+    again = MusiLingo.from_pretrained(str(tmp_path / "s"))
+    torch.testing.assert_close(again.projector.project_clips(f), tokens)
+    clip = (tone(3), SR, "c")
+    assert again.caption(clip).text == m.caption(clip).text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = MusiLingo.from_pretrained("tiny")
+    plain.save_pretrained(tmp_path / "p")
+    (tmp_path / "s" / "projector.safetensors").write_bytes((tmp_path / "p" / "projector.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="with summary token"):
+        MusiLingo.from_pretrained(str(tmp_path / "s"))

@@ -64,13 +64,15 @@ def test_few_steps_write_every_file(tmp_path, manifest):
 
 
 def test_lora_checkpoint_holds_adapter(tmp_path, manifest):
-    folder = train(_cfg(tmp_path, manifest, lora_r=2, max_steps=2, save_every=2))
+    folder = train(_cfg(tmp_path, manifest, lora_r=2, max_steps=2, save_every=2, summary_token=True))
     assert sorted(p.name for p in (folder / "adapter").iterdir()) == ["adapter_config.json",
                                                                       "adapter_model.safetensors"]
+    assert set(load_file(str(folder / "projector.safetensors"))) == {
+        "net.0.weight", "net.0.bias", "summary.weight", "summary.bias"}
     from musilingo.model import MusiLingo
 
     m = MusiLingo.from_pretrained(str(folder))
-    assert m.has_lora
+    assert m.has_lora and m.config.projector.summary_token
 
 
 def test_loss_goes_down_on_tiny_overfit_set(tmp_path, manifest):

@@ -106,6 +106,8 @@ class ProjectorConfig:
     """linear (the paper) | mlp2x_gelu"""
     feature_norm: bool = False
     """standardise features with fixed training-set statistics before projecting"""
+    summary_token: bool = False
+    """add one token per clip: a separate linear projection of the clip's mean feature"""
 
     def __post_init__(self):
         if self.kind not in PROJECTOR_KINDS:

@@ -127,7 +127,8 @@ class MusiLingo(nn.Module):
                                             adapter_trainable=adapter_trainable)
         hidden = self.llm.get_input_embeddings().embedding_dim
         self.projector = Projector(config.projector.kind, self.encoder.feature_dim, hidden,
-                                   feature_norm=config.projector.feature_norm).to(self.device_)
+                                   feature_norm=config.projector.feature_norm,
+                                   summary_token=config.projector.summary_token).to(self.device_)
         self.prompt = get_prompt_style(config.prompt_style, self.tokenizer, config.system_prompt)
 
     # ------------------------------------------------------------------ loading and saving
@@ -174,7 +175,9 @@ class MusiLingo(nn.Module):
         own = self.projector.state_dict()
         if set(state) != set(own):
             raise CheckpointError(f"{path}: projector tensors {sorted(state)} do not match the "
-                                  f"configured {self.config.projector.kind} projector {sorted(own)}")
+                                  f"configured {self.config.projector.kind} projector"
+                                  f"{' with summary token' if self.projector.summary is not None else ''}"
+                                  f" {sorted(own)}")
         for k, v in state.items():
             if v.shape != own[k].shape:
                 raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, the model needs "
@@ -271,7 +274,8 @@ class MusiLingo(nn.Module):
         labels [B, L] (-100 outside the answer tokens).
         """
         style = style or self.prompt
-        rendered = [style.render(conv, self.tokenizer, n_audio=len(f), train_last_only=train_last_only,
+        rendered = [style.render(conv, self.tokenizer, n_audio=len(f) + self.projector.extra_tokens,
+                                 train_last_only=train_last_only,
                                  max_answer_tokens=max_answer_tokens)
                     for f, conv in zip(features, conversations)]
         L = max(len(r) for r in rendered)
@@ -293,7 +297,7 @@ class MusiLingo(nn.Module):
         ids = ids.to(self.device_)
         text_ids = ids.masked_fill(ids == AUDIO_SLOT, pad_id)
         embeds = self.llm.get_input_embeddings()(text_ids)
-        audio = self.projector(torch.cat([f.to(self.device_) for f in features], dim=0)).to(embeds.dtype)
+        audio = self.projector.project_clips([f.to(self.device_) for f in features]).to(embeds.dtype)
         audio_mask = audio_mask.to(self.device_)
         if int(audio_mask.sum()) != audio.shape[0]:
             raise ValueError(f"{int(audio_mask.sum())} audio slots but {audio.shape[0]} audio tokens")

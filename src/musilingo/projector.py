@@ -4,9 +4,16 @@ One config string picks the architecture: ``linear`` (the paper: one ``nn.Linear
 ``mlp2x_gelu`` (Linear -> GELU -> Linear, LLaVA-1.5 style). An optional feature standardiser
 (fixed mean/std buffers, set from training data) puts features of very different scales (musicnn
 activations, basic-pitch posteriors) on one footing; it is off for the paper configuration.
+
+An optional summary token (off in the paper configuration) adds one more audio token per clip: its
+own linear projection of the clip's mean feature, i.e. what a linear probe on mean-pooled features
+sees. The LLM then reads whole-clip attributes (key, metre) from one token instead of having to
+average ~3 s tokens with attention.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -19,7 +26,8 @@ PROJECTOR_KINDS = ("linear", "mlp2x_gelu")
 class Projector(nn.Module):
     """Maps features [..., in_dim] to embeddings [..., out_dim]."""
 
-    def __init__(self, kind: str, in_dim: int, out_dim: int, feature_norm: bool = False):
+    def __init__(self, kind: str, in_dim: int, out_dim: int, feature_norm: bool = False,
+                 summary_token: bool = False):
         super().__init__()
         if kind not in PROJECTOR_KINDS:
             raise ConfigError(f"unknown projector {kind!r}; choose one of {PROJECTOR_KINDS}")
@@ -32,6 +40,12 @@ class Projector(nn.Module):
         if feature_norm:
             self.register_buffer("feature_mean", torch.zeros(in_dim))
             self.register_buffer("feature_std", torch.ones(in_dim))
+        self.summary = nn.Linear(in_dim, out_dim) if summary_token else None
+
+    @property
+    def extra_tokens(self) -> int:
+        """Audio tokens per clip beyond one per feature frame (1 with the summary token)."""
+        return 0 if self.summary is None else 1
 
     @torch.no_grad()
     def set_feature_stats(self, features: torch.Tensor) -> None:
@@ -41,8 +55,26 @@ class Projector(nn.Module):
         self.feature_mean.copy_(features.mean(0))
         self.feature_std.copy_(features.std(0).clamp(min=1e-4))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def _standardise(self, features: torch.Tensor) -> torch.Tensor:
         x = features.to(self.net[0].weight.dtype)
         if self.feature_norm:
             x = (x - self.feature_mean.to(x.dtype)) / self.feature_std.to(x.dtype)
-        return self.net(x)
+        return x
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-frame tokens: features [..., in_dim] -> [..., out_dim] (no summary token)."""
+        return self.net(self._standardise(features))
+
+    def project_clips(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Audio tokens of several clips ([n_i, in_dim] each), concatenated in order: each clip's
+        n_i frame tokens, then its summary token when enabled -> [sum(n_i + extra_tokens), out_dim]."""
+        frames = self(torch.cat(list(clips), dim=0))
+        if self.summary is None:
+            return frames
+        means = torch.stack([self._standardise(c).mean(0) for c in clips])
+        summaries = self.summary(means).to(frames.dtype)
+        out, start = [], 0
+        for i, c in enumerate(clips):
+            out += [frames[start: start + len(c)], summaries[i: i + 1]]
+            start += len(c)
+        return torch.cat(out, dim=0)

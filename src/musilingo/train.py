@@ -72,6 +72,8 @@ class TrainConfig:
     """override the projector: linear | mlp2x_gelu"""
     feature_norm: bool | None = None
     """override feature standardisation in the projector"""
+    summary_token: bool | None = None
+    """override the projector's whole-clip summary token (one extra audio token per clip)"""
     lora_r: int | None = None
     """LoRA rank on the LLM's attention projections; 0 = frozen LLM (the paper)"""
     prompt_style: str | None = None
@@ -234,6 +236,8 @@ def build_model(cfg: TrainConfig, device: str):
             config.projector.kind = cfg.projector
         if cfg.feature_norm is not None:
             config.projector.feature_norm = cfg.feature_norm
+        if cfg.summary_token is not None:
+            config.projector.summary_token = cfg.summary_token
         if cfg.lora_r is not None:
             config.llm.lora = LoraConfig(r=cfg.lora_r, alpha=2 * cfg.lora_r) if cfg.lora_r > 0 else None
         if cfg.prompt_style:
@@ -244,8 +248,9 @@ def build_model(cfg: TrainConfig, device: str):
         model = MusiLingo(config, device=device)
         fresh = True
     else:
-        if any(v is not None for v in (cfg.encoder, cfg.projector, cfg.feature_norm, cfg.lora_r)):
-            raise ConfigError("encoder/projector/feature_norm/lora_r overrides apply to a preset init, "
+        if any(v is not None for v in (cfg.encoder, cfg.projector, cfg.feature_norm, cfg.summary_token,
+                                       cfg.lora_r)):
+            raise ConfigError("encoder/projector/feature_norm/summary_token/lora_r overrides apply to a preset init, "
                               "not to a trained model folder")
         if cfg.prompt_style:
             overrides["prompt_style"] = cfg.prompt_style
