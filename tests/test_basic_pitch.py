@@ -171,3 +171,13 @@ def test_does_not_import_basic_pitch_or_tensorflow():
         assert not bad, bad
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_alone_it_pools_to_3_s_tokens():
+    # at pool_window 1 a 30 s clip would be 2,584 audio tokens (86 frames/s)
+    from musilingo.config import default_pool_window, encoder_config_from_spec
+    from musilingo.encoders.basic_pitch import FRAME_RATE
+
+    w = default_pool_window(encoder_config_from_spec("basic-pitch"))
+    assert abs(w / FRAME_RATE - 3.0) < 0.01
+    assert default_pool_window(encoder_config_from_spec("musicnn+basic-pitch")) == 1

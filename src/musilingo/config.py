@@ -66,8 +66,11 @@ def encoder_config_from_spec(spec: str) -> EncoderConfig:
 
 
 def default_pool_window(encoder: EncoderConfig) -> int:
-    """MERT: 325 frames (4.33 s) per token, as MusiLingo; the others already emit ~3 s frames."""
-    return 325 if encoder.name in ("mert", "random-mert") else 1
+    """Frames averaged into one audio token: MERT 325 (4.33 s at 75 Hz), as MusiLingo; Basic Pitch
+    258 (3.0 s at 86.13 Hz, like one musicnn patch); musicnn and composites already emit ~3 s frames."""
+    if encoder.name in ("mert", "random-mert"):
+        return 325
+    return 258 if encoder.name == "basic-pitch" else 1
 
 
 @dataclass
