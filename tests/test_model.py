@@ -177,6 +177,12 @@ def test_summary_token_is_a_projection_of_the_clip_mean(tmp_path):
     emb = b["inputs_embeds"][0]
     rows = [i for i in range(emb.shape[0]) if torch.allclose(emb[i], tokens[n[0]])]
     assert len(rows) == 1 and torch.allclose(emb[rows[0] - 1], tokens[n[0] - 1])
+    # no audio at all (the no-audio baseline): no tokens, so no NaN summary of zero frames
+    empty = torch.zeros(0, f[0].shape[1])
+    assert m.projector.project_clips([empty, f[0]]).shape == (n[0] + 1, 64)
+    b = m.build_inputs([empty], [[Turn("Q?")]])
+    assert torch.isfinite(b["inputs_embeds"]).all()
+    assert int(b["attention_mask"].sum()) == len(m.prompt.render([Turn("Q?")], m.tokenizer, n_audio=0))
     # gradients reach the summary projection; save/load keeps it; a plain projector is refused
     m.projector.requires_grad_(True)
     m.loss(f, [[Turn("Q?", "G major.")], [Turn("Q?", "A waltz.")]]).backward()

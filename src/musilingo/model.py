@@ -274,7 +274,7 @@ class MusiLingo(nn.Module):
         labels [B, L] (-100 outside the answer tokens).
         """
         style = style or self.prompt
-        rendered = [style.render(conv, self.tokenizer, n_audio=len(f) + self.projector.extra_tokens,
+        rendered = [style.render(conv, self.tokenizer, n_audio=self.projector.num_tokens(len(f)),
                                  train_last_only=train_last_only,
                                  max_answer_tokens=max_answer_tokens)
                     for f, conv in zip(features, conversations)]

@@ -42,10 +42,10 @@ class Projector(nn.Module):
             self.register_buffer("feature_std", torch.ones(in_dim))
         self.summary = nn.Linear(in_dim, out_dim) if summary_token else None
 
-    @property
-    def extra_tokens(self) -> int:
-        """Audio tokens per clip beyond one per feature frame (1 with the summary token)."""
-        return 0 if self.summary is None else 1
+    def num_tokens(self, n_frames: int) -> int:
+        """Audio tokens of a clip with ``n_frames`` feature frames: one per frame, plus the summary
+        token when enabled (not for zero frames: no audio at all, as the no-audio baseline asks)."""
+        return n_frames + (1 if self.summary is not None and n_frames > 0 else 0)
 
     @torch.no_grad()
     def set_feature_stats(self, features: torch.Tensor) -> None:
@@ -67,14 +67,14 @@ class Projector(nn.Module):
 
     def project_clips(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
         """Audio tokens of several clips ([n_i, in_dim] each), concatenated in order: each clip's
-        n_i frame tokens, then its summary token when enabled -> [sum(n_i + extra_tokens), out_dim]."""
+        n_i frame tokens, then its summary token when enabled -> [sum(num_tokens(n_i)), out_dim]."""
         frames = self(torch.cat(list(clips), dim=0))
         if self.summary is None:
             return frames
-        means = torch.stack([self._standardise(c).mean(0) for c in clips])
-        summaries = self.summary(means).to(frames.dtype)
         out, start = [], 0
-        for i, c in enumerate(clips):
-            out += [frames[start: start + len(c)], summaries[i: i + 1]]
+        for c in clips:
+            out.append(frames[start: start + len(c)])
             start += len(c)
+            if len(c):  # the mean of zero frames is NaN: a clip without audio has no summary
+                out.append(self.summary(self._standardise(c).mean(0, keepdim=True)).to(frames.dtype))
         return torch.cat(out, dim=0)
