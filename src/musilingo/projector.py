@@ -68,13 +68,15 @@ class Projector(nn.Module):
     def project_clips(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
         """Audio tokens of several clips ([n_i, in_dim] each), concatenated in order: each clip's
         n_i frame tokens, then its summary token when enabled -> [sum(num_tokens(n_i)), out_dim]."""
-        frames = self(torch.cat(list(clips), dim=0))
+        x = self._standardise(torch.cat(list(clips), dim=0))
+        frames = self.net(x)
         if self.summary is None:
             return frames
         out, start = [], 0
         for c in clips:
-            out.append(frames[start: start + len(c)])
-            start += len(c)
+            clip = slice(start, start + len(c))
+            out.append(frames[clip])
             if len(c):  # the mean of zero frames is NaN: a clip without audio has no summary
-                out.append(self.summary(self._standardise(c).mean(0, keepdim=True)).to(frames.dtype))
+                out.append(self.summary(x[clip].mean(0, keepdim=True)))
+            start += len(c)
         return torch.cat(out, dim=0)
