@@ -1,8 +1,11 @@
 """Copy a trained run into the package as the `default` preset, with its recipe, a summary of the
 data it was trained on and its evaluation results (what `MusiLingo.from_pretrained("default")`
-loads). Usage: python scripts/ship_default.py RUN_DIR MANIFEST [NOTE]   (NOTE: where/how it was trained)"""
+loads). A run that continues another (its recipe's ``init`` is a model folder, as the anneal phase
+of the default) also ships the earlier phase's recipe, log and loss curve as ``phase1-*``.
+Usage: python scripts/ship_default.py RUN_DIR MANIFEST [NOTE]   (NOTE: where/how it was trained)"""
 
 import json
+import os
 import shutil
 import sys
 from collections import Counter
@@ -13,7 +16,9 @@ import yaml
 from musilingo.data.manifest import read_manifest
 
 run, manifest = Path(sys.argv[1]), sys.argv[2]
-dest = Path(__file__).resolve().parents[1] / "src" / "musilingo" / "presets" / "default"
+# MUSILINGO_SHIP_DEST: another destination folder (the tests ship into a temporary one)
+dest = Path(os.environ.get("MUSILINGO_SHIP_DEST")
+            or Path(__file__).resolve().parents[1] / "src" / "musilingo" / "presets" / "default")
 # ablation.md is written by hand (scripts/ablation_table.py), not by a run: keep it across a reship
 ablation = (dest / "ablation.md").read_text() if (dest / "ablation.md").is_file() else None
 if dest.exists():
@@ -41,13 +46,19 @@ summary = {
     "licence_note": "music21 corpus parts (Essen, Palestrina/Bach kern, Monteverdi) are non-commercial "
                     "or rights-reserved encodings: treat this model as research / non-commercial.",
 }
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 recipe = yaml.safe_load((run / "recipe.yaml").read_text())
-log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+log = read_log(run / "log.jsonl")
 speed = [r["samples_per_s"] for r in log if r.get("samples_per_s")]
 train_recs = [r for r in recs if r.split == (recipe.get("train_split") or r.split)]
 steps = recipe.get("end_at_step") or recipe["max_steps"]
 summary["training"] = {
-    "recipe": "recipe.yaml (configs/default/stage2.yaml)",
+    "recipe": "recipe.yaml",
     "steps": steps, "schedule_steps": recipe["max_steps"],
     "batch_size": recipe["batch_size"],
     "qa_per_sample": recipe.get("qa_per_sample", 1),
@@ -56,6 +67,19 @@ summary["training"] = {
     "train_minutes_approx": round(steps * recipe["batch_size"] / speed[-1] / 60, 1) if speed else None,
     "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None),
 }
+init = Path(str(recipe.get("init") or ""))
+if (init / "recipe.yaml").is_file():  # a continued run: ship the phase it continues from too
+    shutil.copy(init / "recipe.yaml", dest / "phase1-recipe.yaml")
+    for name in ("log.jsonl", "loss.png"):
+        if (init.parent / name).is_file():
+            shutil.copy(init.parent / name, dest / f"phase1-{name}")
+    first = yaml.safe_load((init / "recipe.yaml").read_text())
+    first_log = read_log(init.parent / "log.jsonl")
+    summary["training"]["continues"] = {
+        "recipe": "phase1-recipe.yaml", "model": str(init),
+        "steps": first.get("end_at_step") or first["max_steps"], "schedule_steps": first["max_steps"],
+        "final_val_loss": next((r["val_loss"] for r in reversed(first_log) if "val_loss" in r), None),
+    }
 if len(sys.argv) > 3:
     summary["training"]["note"] = sys.argv[3]
 (dest / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -161,6 +161,23 @@ def test_schedule():
     assert lr_at(110, cfg) == pytest.approx(8e-5)
 
 
+def test_ship_a_continued_run_with_its_first_phase(tmp_path, manifest):
+    """scripts/ship_default.py on a two-phase run (the default's stage2 + anneal shape): the second
+    phase's model and recipe, plus the first phase's recipe, log and loss curve as phase1-*."""
+    first = train(_cfg(tmp_path, manifest, out=str(tmp_path / "p1"), end_at_step=4))
+    train(_cfg(tmp_path, manifest, out=str(tmp_path / "p2"), init=str(first), max_steps=3, seed=1))
+    dest = tmp_path / "shipped"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ship_default.py"), str(tmp_path / "p2"),
+                    str(manifest)], check=True, env={**os.environ, "MUSILINGO_SHIP_DEST": str(dest)})
+    names = sorted(p.name for p in dest.iterdir())
+    assert names == ["config.json", "data_summary.json", "log.jsonl", "loss.png", "phase1-log.jsonl",
+                     "phase1-loss.png", "phase1-recipe.yaml", "projector.safetensors", "recipe.yaml"]
+    training = json.loads((dest / "data_summary.json").read_text())["training"]
+    assert training["steps"] == 3 and training["continues"]["steps"] == 4
+    assert training["continues"]["schedule_steps"] == 6
+    assert "init: " + str(first) in (dest / "recipe.yaml").read_text()
+
+
 def test_recipes_validate_against_the_options():
     recipes = sorted((ROOT / "configs").rglob("*.yaml"))
     assert recipes, "no recipes under configs/"
