@@ -1,7 +1,7 @@
 """Copy a trained run into the package as the `default` preset, with its recipe, a summary of the
 data it was trained on and its evaluation results (what `MusiLingo.from_pretrained("default")`
-loads). A run that continues another (its recipe's ``init`` is a model folder, as the anneal phase
-of the default) also ships the earlier phase's recipe, log and loss curve as ``phase1-*``.
+loads). A run that continues others (its recipe's ``init`` is a model folder, as the default's
+anneal and key phases) also ships each earlier phase's recipe, log and loss curve as ``phaseN-*``.
 Usage: python scripts/ship_default.py RUN_DIR MANIFEST [NOTE]   (NOTE: where/how it was trained)"""
 
 import json
@@ -67,19 +67,26 @@ summary["training"] = {
     "train_minutes_approx": round(steps * recipe["batch_size"] / speed[-1] / 60, 1) if speed else None,
     "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None),
 }
-init = Path(str(recipe.get("init") or ""))
-if (init / "recipe.yaml").is_file():  # a continued run: ship the phase it continues from too
-    shutil.copy(init / "recipe.yaml", dest / "phase1-recipe.yaml")
+# A continued run (its recipe's ``init`` is a model folder, as the default's later phases): walk
+# the chain back and ship every earlier phase's recipe, log and loss curve as phase1-*, phase2-*..
+phases, init = [], Path(str(recipe.get("init") or ""))
+while (init / "recipe.yaml").is_file() and len(phases) < 20:
+    phases.append((init, yaml.safe_load((init / "recipe.yaml").read_text())))
+    init = Path(str(phases[-1][1].get("init") or ""))
+continues = []
+for i, (model_dir, r) in enumerate(reversed(phases), 1):
+    shutil.copy(model_dir / "recipe.yaml", dest / f"phase{i}-recipe.yaml")
     for name in ("log.jsonl", "loss.png"):
-        if (init.parent / name).is_file():
-            shutil.copy(init.parent / name, dest / f"phase1-{name}")
-    first = yaml.safe_load((init / "recipe.yaml").read_text())
-    first_log = read_log(init.parent / "log.jsonl")
-    summary["training"]["continues"] = {
-        "recipe": "phase1-recipe.yaml", "model": str(init),
-        "steps": first.get("end_at_step") or first["max_steps"], "schedule_steps": first["max_steps"],
-        "final_val_loss": next((r["val_loss"] for r in reversed(first_log) if "val_loss" in r), None),
-    }
+        if (model_dir.parent / name).is_file():
+            shutil.copy(model_dir.parent / name, dest / f"phase{i}-{name}")
+    continues.append({
+        "recipe": f"phase{i}-recipe.yaml", "model": str(model_dir),
+        "steps": r.get("end_at_step") or r["max_steps"], "schedule_steps": r["max_steps"],
+        "final_val_loss": next((x["val_loss"] for x in reversed(read_log(model_dir.parent / "log.jsonl"))
+                                if "val_loss" in x), None),
+    })
+if continues:
+    summary["training"]["continues"] = continues  # earliest phase first
 if len(sys.argv) > 3:
     summary["training"]["note"] = sys.argv[3]
 (dest / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

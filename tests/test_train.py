@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from musilingo.data.manifest import QA, Record, write_manifest
@@ -161,21 +162,26 @@ def test_schedule():
     assert lr_at(110, cfg) == pytest.approx(8e-5)
 
 
-def test_ship_a_continued_run_with_its_first_phase(tmp_path, manifest):
-    """scripts/ship_default.py on a two-phase run (the default's stage2 + anneal shape): the second
-    phase's model and recipe, plus the first phase's recipe, log and loss curve as phase1-*."""
+def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
+    """scripts/ship_default.py on a three-phase run (the default's stage2 + anneal + key shape): the
+    last phase's model and recipe, plus each earlier phase's recipe, log and loss curve as phaseN-*."""
     first = train(_cfg(tmp_path, manifest, out=str(tmp_path / "p1"), end_at_step=4))
-    train(_cfg(tmp_path, manifest, out=str(tmp_path / "p2"), init=str(first), max_steps=3, seed=1))
+    second = train(_cfg(tmp_path, manifest, out=str(tmp_path / "p2"), init=str(first), max_steps=3, seed=1))
+    train(_cfg(tmp_path, manifest, out=str(tmp_path / "p3"), init=str(second), max_steps=2, seed=2))
     dest = tmp_path / "shipped"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "ship_default.py"), str(tmp_path / "p2"),
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ship_default.py"), str(tmp_path / "p3"),
                     str(manifest)], check=True, env={**os.environ, "MUSILINGO_SHIP_DEST": str(dest)})
     names = sorted(p.name for p in dest.iterdir())
-    assert names == ["config.json", "data_summary.json", "log.jsonl", "loss.png", "phase1-log.jsonl",
-                     "phase1-loss.png", "phase1-recipe.yaml", "projector.safetensors", "recipe.yaml"]
+    assert names == ["config.json", "data_summary.json", "log.jsonl", "loss.png",
+                     "phase1-log.jsonl", "phase1-loss.png", "phase1-recipe.yaml",
+                     "phase2-log.jsonl", "phase2-loss.png", "phase2-recipe.yaml",
+                     "projector.safetensors", "recipe.yaml"]
     training = json.loads((dest / "data_summary.json").read_text())["training"]
-    assert training["steps"] == 3 and training["continues"]["steps"] == 4
-    assert training["continues"]["schedule_steps"] == 6
-    assert "init: " + str(first) in (dest / "recipe.yaml").read_text()
+    assert training["steps"] == 2
+    assert [(c["steps"], c["schedule_steps"]) for c in training["continues"]] == [(4, 6), (3, 3)]
+    assert [c["model"] for c in training["continues"]] == [str(first), str(second)]
+    assert "init: " + str(second) in (dest / "recipe.yaml").read_text()
+    assert "init: " + str(first) in (dest / "phase2-recipe.yaml").read_text()
 
 
 def test_recipes_validate_against_the_options():
@@ -205,6 +211,30 @@ def test_qa_packing_builds_multi_turn_samples():
     assert [t.question for t in again[1].turns] == [t.question for t in packed[1].turns]  # seeded
     with pytest.raises(ConfigError, match="qa_per_sample"):
         TrainConfig(train="x", qa_per_sample=0)
+
+
+def test_qa_oversample_repeats_the_named_kinds_in_training_only():
+    qa = [QA("key?", "G major.", "key"), QA("tempo?", "fast.", "tempo"), QA("meter?", "3/4.", "meter")]
+    recs = [Record(id="r", audio="r.wav", caption="cap.", qa=qa)]
+    cfg = TrainConfig(train="x", qa_per_sample=3, qa_oversample={"key": 2, "tempo": 0})
+    samples = build_samples(recs, cfg)
+    assert [len(s.turns) for s in samples] == [1, 3, 1, 1]
+    assert [s.turns[0].question for s in samples[2:]] == ["key?", "key?"]
+    assert all(s.turns[0].answer == "G major." for s in samples[2:])
+    assert len(build_samples(recs, cfg, oversample=False)) == 2  # what validation uses
+    for bad in ({"key": -1}, {"key": 1.5}, ["key"]):
+        with pytest.raises(ConfigError, match="qa_oversample"):
+            TrainConfig(train="x", qa_oversample=bad)
+
+
+def test_qa_oversample_flag(capsys):
+    from musilingo.cli import main
+
+    assert main(["train", "--train", "m.jsonl", "--qa-oversample", "key=2", "tempo=1",
+                 "--print-recipe"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["qa_oversample"] == {"key": 2, "tempo": 1}
+    with pytest.raises(SystemExit):
+        main(["train", "--train", "m.jsonl", "--qa-oversample", "key", "--print-recipe"])
 
 
 def test_packed_training_runs_and_trains_every_answer(tmp_path, manifest):

@@ -249,6 +249,21 @@ def _unoptional(hint):
     return hint
 
 
+def _kind_count(text: str) -> tuple[str, int]:
+    """``key=2`` -> ("key", 2), for dict-valued train options given as flags."""
+    kind, sep, n = text.partition("=")
+    if not sep or not kind or not n.isdigit():
+        raise argparse.ArgumentTypeError(f"expected KIND=N with N >= 0, got {text!r}")
+    return kind, int(n)
+
+
+class _KindCounts(argparse.Action):
+    """``--qa-oversample key=2 tempo=1`` -> {"key": 2, "tempo": 1}."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, dict(values))
+
+
 def _add_train_command(sub) -> None:
     """``train``: every TrainConfig field is a flag; a YAML recipe sets the same keys."""
     import dataclasses
@@ -269,6 +284,9 @@ def _add_train_command(sub) -> None:
         elif base is bool:
             p.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=None,
                            metavar="{true,false}")
+        elif typing.get_origin(base) is dict:
+            p.add_argument(flag, nargs="+", type=_kind_count, default=None, metavar="KIND=N",
+                           action=_KindCounts)
         else:
             p.add_argument(flag, type=base, default=None)
     p.set_defaults(func=train_command)

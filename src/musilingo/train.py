@@ -66,6 +66,10 @@ class TrainConfig:
     """Q&A pairs of one clip packed into one multi-turn conversation (order shuffled per clip):
     the audio and prompt overhead are paid once and every answer is trained; 1 = one pair per
     sample (the paper)"""
+    qa_oversample: dict[str, int] = field(default_factory=dict)
+    """extra single-turn samples per Q&A pair of these kinds (``{key: 2}``: every key question
+    is also trained twice on its own), to weight an attribute the model learns slower; training
+    samples only, validation keeps the plain mix"""
     encoder: str | None = None
     """override the encoder: musicnn | basic-pitch | musicnn+basic-pitch | mert:PATH"""
     projector: str | None = None
@@ -116,6 +120,10 @@ class TrainConfig:
             raise ConfigError(f"tasks must be a non-empty subset of caption, qa (got {self.tasks})")
         if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1 or self.qa_per_sample < 1:
             raise ConfigError("batch_size, grad_accum, max_steps and qa_per_sample must be >= 1")
+        if not isinstance(self.qa_oversample, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                for k, v in self.qa_oversample.items()):
+            raise ConfigError(f"qa_oversample must map Q&A kinds to counts >= 0 (got {self.qa_oversample!r})")
         if self.end_at_step is not None and not 1 <= self.end_at_step <= self.max_steps:
             raise ConfigError(f"end_at_step must be between 1 and max_steps ({self.max_steps})")
         if not (0 < self.lr and 0 <= self.min_lr <= self.lr):
@@ -158,10 +166,11 @@ class Sample:
     turns: list[Turn]
 
 
-def build_samples(records: list[Record], cfg: TrainConfig) -> list[Sample]:
+def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = True) -> list[Sample]:
     """One sample per caption, and one per ``cfg.qa_per_sample`` Q&A pairs, of each record (as
-    ``cfg.tasks`` says). The caption stays a conversation of its own: packed after Q&A answers
-    it could be copied from them instead of heard."""
+    ``cfg.tasks`` says), plus ``cfg.qa_oversample`` single-turn repeats of the Q&A kinds it names
+    (unless ``oversample`` is false). The caption stays a conversation of its own: packed after
+    Q&A answers it could be copied from them instead of heard."""
     out = []
     k = cfg.qa_per_sample
     for r in records:
@@ -173,6 +182,9 @@ def build_samples(records: list[Record], cfg: TrainConfig) -> list[Sample]:
             if k > 1:
                 random.Random(f"{cfg.seed}:{r.id}").shuffle(turns)
             out += [Sample(r.id, r.audio, turns[i: i + k]) for i in range(0, len(turns), k)]
+            if oversample:
+                out += [Sample(r.id, r.audio, [Turn(qa.question, qa.answer)])
+                        for qa in r.qa for _ in range(cfg.qa_oversample.get(qa.kind, 0))]
     return out
 
 
@@ -362,7 +374,7 @@ def train(cfg: TrainConfig) -> Path:
     samples = build_samples(train_recs, cfg)
     if not samples:
         raise ManifestError(f"{cfg.train}: no {'/'.join(cfg.tasks)} samples in the training records")
-    vsamples = build_samples(valid_recs, cfg)
+    vsamples = build_samples(valid_recs, cfg, oversample=False)
     rng = random.Random(cfg.seed)
     rng.shuffle(vsamples)
     vsamples = vsamples[: cfg.val_samples]
