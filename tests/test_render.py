@@ -102,6 +102,9 @@ def test_mma_groove_matches_midi(tmp_path):
     rec = render.render_clip(spec, _options(tmp_path))
     a, pm = _check_against_midi(rec, tmp_path)
     assert a["meter"] == "3/4" and a["drums"] is True and a["style"] == "waltz"
+    # MMA's humanisation is seeded from the clip: a second render is the same audio, byte for byte
+    again = render.render_clip(spec, _options(tmp_path / "again"))
+    assert (tmp_path / "again" / again["audio"]).read_bytes() == (tmp_path / rec["audio"]).read_bytes()
     lo, hi = next(s for s in render.mma_styles.MMA_STYLES if s.file == "waltz").qpm
     assert lo <= a["tempo_qpm"] <= hi
     kn = pm.key_signature_changes[0].key_number

@@ -192,8 +192,12 @@ def make_progression(style: MmaStyle, tonic_pc: int, mode: str, bars: int,
     return out
 
 
-def mma_source(groove: str, qpm: int, tonic: str, mode: str, chords: list[str]) -> str:
-    """The text of an .mma file: tempo, key signature, groove and one chord per bar."""
-    lines = [f"Tempo {qpm}", f"KeySig {tonic} {mode}", f"Groove {groove}"]
+def mma_source(groove: str, qpm: int, tonic: str, mode: str, chords: list[str],
+               seed: int | None = None) -> str:
+    """The text of an .mma file: random seed, tempo, key signature, groove and one chord per bar.
+    Without ``RndSeed`` MMA leaves its humanisation (random timing, volume, skipped notes) unseeded,
+    so the same clip rendered twice would differ."""
+    lines = [f"RndSeed {seed}"] if seed is not None else []
+    lines += [f"Tempo {qpm}", f"KeySig {tonic} {mode}", f"Groove {groove}"]
     lines += [f"{i} {c}" for i, c in enumerate(chords, 1)]
     return "\n".join(lines) + "\n"

@@ -691,7 +691,7 @@ def _mma_midi(spec: ClipSpec, rng: np.random.Generator, tmp: Path, deadline: flo
     bars = int(math.ceil((spec.clip_len + 4.0) * qpm / 60.0 / beats)) + 2
     chords = mma_styles.make_progression(style, tonic_pc, mode, bars, rng)
     src = tmp / "groove.mma"
-    src.write_text(mma_styles.mma_source(spec.groove, qpm, tonic, mode, chords))
+    src.write_text(mma_styles.mma_source(spec.groove, qpm, tonic, mode, chords, seed=spec.seed))
     midi_path = tmp / "mma.mid"
     proc = _run([MMA_BIN, str(src), "-f", str(midi_path)], deadline - time.monotonic(),
                 cwd=str(tmp))
