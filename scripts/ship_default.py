@@ -52,20 +52,27 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+def phase_figures(recipe: dict, log: list[dict]) -> dict:
+    """Steps trained, schedule length and last validation loss of one training phase."""
+    return {"steps": recipe.get("end_at_step") or recipe["max_steps"], "schedule_steps": recipe["max_steps"],
+            "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None)}
+
+
 recipe = yaml.safe_load((run / "recipe.yaml").read_text())
 log = read_log(run / "log.jsonl")
 speed = [r["samples_per_s"] for r in log if r.get("samples_per_s")]
 train_recs = [r for r in recs if r.split == (recipe.get("train_split") or r.split)]
-steps = recipe.get("end_at_step") or recipe["max_steps"]
+figures = phase_figures(recipe, log)
+steps = figures["steps"]
 summary["training"] = {
     "recipe": "recipe.yaml",
-    "steps": steps, "schedule_steps": recipe["max_steps"],
+    "steps": steps, "schedule_steps": figures["schedule_steps"],
     "batch_size": recipe["batch_size"],
     "qa_per_sample": recipe.get("qa_per_sample", 1),
     "train_clips": len(train_recs),
     "samples_per_s_final": round(speed[-1], 3) if speed else None,
     "train_minutes_approx": round(steps * recipe["batch_size"] / speed[-1] / 60, 1) if speed else None,
-    "final_val_loss": next((r["val_loss"] for r in reversed(log) if "val_loss" in r), None),
+    "final_val_loss": figures["final_val_loss"],
 }
 # A continued run (its recipe's ``init`` is a model folder, as the default's later phases): walk
 # the chain back and ship every earlier phase's recipe, log and loss curve as phase1-*, phase2-*..
@@ -79,12 +86,8 @@ for i, (model_dir, r) in enumerate(reversed(phases), 1):
     for name in ("log.jsonl", "loss.png"):
         if (model_dir.parent / name).is_file():
             shutil.copy(model_dir.parent / name, dest / f"phase{i}-{name}")
-    continues.append({
-        "recipe": f"phase{i}-recipe.yaml", "model": str(model_dir),
-        "steps": r.get("end_at_step") or r["max_steps"], "schedule_steps": r["max_steps"],
-        "final_val_loss": next((x["val_loss"] for x in reversed(read_log(model_dir.parent / "log.jsonl"))
-                                if "val_loss" in x), None),
-    })
+    continues.append({"recipe": f"phase{i}-recipe.yaml", "model": str(model_dir),
+                      **phase_figures(r, read_log(model_dir.parent / "log.jsonl"))})
 if continues:
     summary["training"]["continues"] = continues  # earliest phase first
 if len(sys.argv) > 3:
