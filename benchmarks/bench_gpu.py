@@ -14,10 +14,12 @@ Sections (run in this order; a failing section is recorded and the others go on)
 * train     paper-scale training step: projector trainable (fp32 master, AdamW), LLM frozen, bf16
             autocast, 103-token sequences, samples/s; from precomputed features and with MERT in the loop
 * compile   (skipped by ``--quick`` / ``--no-compile``) the llm and pipeline figures again with a
-            static KV cache and a compiled decode step (mode ``reduce-overhead``). ``--compile-style
-            auto`` (default) uses transformers' own path (``cache_implementation="static"`` +
-            ``CompileConfig``: the prefill stays eager, decode steps are compiled);
-            ``manual`` wraps ``model.forward`` in ``torch.compile`` yourself (prefill compiled too)
+            static KV cache and a compiled decode step (mode ``reduce-overhead``), through
+            transformers' own path (``cache_implementation="static"`` + ``CompileConfig``: the
+            prefill stays eager, decode steps are compiled). Wrapping ``model.forward`` in
+            ``torch.compile`` by hand (prefill compiled too) was tried and removed: with
+            transformers 5.17 on an H200 it fails ("accessing tensor output of CUDAGraphs that has
+            been overwritten by a subsequent run", in the static cache's ``index_copy_``)
 
 Usage (on a machine with an NVIDIA GPU)::
 
@@ -218,15 +220,12 @@ class Bench:
                   do_sample=False, pad_token_id=0, eos_token_id=2)
         if static:
             kw["cache_implementation"] = "static"
-            if self.args.compile_style == "auto":
-                from transformers import CompileConfig
+            from transformers import CompileConfig
 
-                cc = CompileConfig(mode="reduce-overhead", fullgraph=False)
-                if self.dev.type != "cuda":
-                    cc._compile_all_devices = True  # the smoke run exercises the compile path on CPU
-                kw["compile_config"] = cc
-            else:
-                kw["disable_compile"] = True  # model.forward is already a torch.compile'd function
+            cc = CompileConfig(mode="reduce-overhead", fullgraph=False)
+            if self.dev.type != "cuda":
+                cc._compile_all_devices = True  # the smoke run exercises the compile path on CPU
+            kw["compile_config"] = cc
         with self.torch.no_grad():
             out = self.llm.generate(**kw)
         if out.shape[1] != n:
@@ -323,12 +322,6 @@ class Bench:
                 self.add("train with MERT" if with_encoder else "train features", B, B / med,
                          "samples/s", med, times, seq_tokens=seq)
 
-    # ------------------------------------------------------------------ compile set-up
-    def enable_manual_compile(self):
-        torch = self.torch
-        if self.args.compile_style == "manual":
-            self.llm.forward = torch.compile(self.llm.forward, mode="reduce-overhead")
-
 
 def machine_info(args):
     import torch
@@ -375,9 +368,6 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="fewer repeats, no compile, no MERT-in-the-loop training (< 4 min on an H100)")
     ap.add_argument("--no-compile", action="store_true", help="skip the static-cache + compile section")
-    ap.add_argument("--compile-style", choices=("auto", "manual"), default="auto",
-                    help="auto: transformers' CompileConfig path (decode compiled); manual: "
-                         "torch.compile(model.forward, mode='reduce-overhead')")
     ap.add_argument("--mert-batches", type=parse_ints, default=parse_ints("1,8,32"))
     ap.add_argument("--llm-batches", type=parse_ints, default=parse_ints("1,8,32"))
     ap.add_argument("--compile-batches", type=parse_ints, default=parse_ints("1,32,64"),
@@ -440,7 +430,6 @@ def main(argv=None):
         b.run_section("train", b.sec_train)
     skipped = []
     if do_compile:  # last: CUDA graphs recorded here must not meet the eager training step
-        b.enable_manual_compile()
         b.run_section("llm static+compile", lambda: b.sec_llm(static=True))
         if "pipeline" in sections:
             b.run_section("pipeline static+compile", lambda: b.sec_pipeline(static=True))

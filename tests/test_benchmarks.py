@@ -1,0 +1,37 @@
+"""The GPU benchmark's code paths, run on CPU with tiny models (its hidden ``--cpu-smoke`` mode).
+
+The figures themselves are only meaningful on a GPU; these tests check that every section runs
+and records a row, so the script does not break between the rare sessions that have a GPU.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "bench_gpu.py"
+
+
+def run_smoke(tmp_path, *extra):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(BENCH), "--cpu-smoke", "--json-out", str(out), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_gpu_benchmark_runs_every_eager_section_on_cpu(tmp_path):
+    res = run_smoke(tmp_path, "--sections", "mert,llm,pipeline,train")
+    assert res["mode"] == "cpu-smoke" and res["errors"] == {}
+    sections = {r["section"] for r in res["rows"]}
+    assert {"mert", "llm eager", "pipeline eager", "train features", "train with MERT"} <= sections
+    assert all(r["value"] > 0 for r in res["rows"])
+
+
+@pytest.mark.slow  # torch.compile on CPU: about 20 s idle, and it needs a C++ compiler
+def test_gpu_benchmark_compile_section_runs_on_cpu(tmp_path):
+    res = run_smoke(tmp_path, "--sections", "llm,compile", "--smoke-compile")
+    assert res["errors"] == {}
+    assert [r["section"] for r in res["rows"]].count("llm static+compile") == 1
