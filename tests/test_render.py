@@ -205,3 +205,43 @@ def test_options_validate(tmp_path):
                                            (100, (3, 4), 100)])
 def test_beat_bpm(qpm, meter, bpm):
     assert render.beat_bpm(qpm, meter) == pytest.approx(bpm)
+
+
+def test_a_timed_out_clip_is_tried_once_more_with_a_longer_limit(tmp_path, monkeypatch):
+    opts = _options(tmp_path)
+    (tmp_path / "state" / "done").mkdir(parents=True)
+    (tmp_path / "state" / "failed").mkdir(parents=True)
+    spec = render.ClipSpec(index=0, clip_id="slow", source="music21", collection="bach",
+                           group="bach", work_id="bach/slow", split_key="bach/slow",
+                           path="unused.mxl", soundfont=TIMID, clip_len=3.5)
+    limits = []
+
+    def slow_once(s, o):
+        limits.append(o.timeout_s)
+        if len(limits) == 1:
+            raise render._ClipTimeout("fluidsynth timed out after 60 s")
+        return {"id": s.clip_id}
+
+    monkeypatch.setattr(render, "render_clip", slow_once)
+    assert render._work((spec, opts)) == ("slow", True, "")
+    assert limits == [opts.timeout_s, opts.timeout_s * render.TIMEOUT_RETRY_FACTOR]
+    assert json.loads((tmp_path / "state" / "done" / "slow.json").read_text()) == {"id": "slow"}
+
+    def always_slow(s, o):
+        limits.append(o.timeout_s)
+        raise render._ClipTimeout(f"fluidsynth timed out after {o.timeout_s:.0f} s")
+
+    limits.clear()
+    monkeypatch.setattr(render, "render_clip", always_slow)
+    spec2 = render.ClipSpec(**{**spec.__dict__, "clip_id": "slower"})
+    cid, ok, msg = render._work((spec2, opts))
+    assert (cid, ok) == ("slower", False) and "timed out after 120 s" in msg and len(limits) == 2
+
+    def broken(s, o):
+        limits.append(o.timeout_s)
+        raise ValueError("MIDI has no notes")
+
+    limits.clear()
+    monkeypatch.setattr(render, "render_clip", broken)
+    spec3 = render.ClipSpec(**{**spec.__dict__, "clip_id": "empty"})
+    assert render._work((spec3, opts))[1] is False and len(limits) == 1  # not a timeout: no retry
