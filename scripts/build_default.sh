@@ -28,6 +28,9 @@ if [ "$KEY_STEPS" != 0 ]; then
   $M train --recipe configs/default/key-focus.yaml --init $RUN/model --max-steps "$KEY_STEPS"
   RUN=runs/default-key
 fi
+# dev split (the default is chosen on it; no baselines), then the test split with its baselines
+$M eval corpus/manifest.jsonl --model $RUN/model --task attributes --split valid --no-baselines \
+        --feature-cache cache/features --out $RUN/eval-attributes-valid
 $M eval corpus/manifest.jsonl --model $RUN/model --task attributes --split test --feature-cache cache/features \
         --out $RUN/eval-attributes
 $M eval corpus/manifest.jsonl --model $RUN/model --task caption --split test --feature-cache cache/features \
