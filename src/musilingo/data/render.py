@@ -215,7 +215,8 @@ class RenderOptions:
     clip_seconds: tuple[float, float] = DEFAULT_CLIP_SECONDS
     """Clip length range in seconds; a length is drawn uniformly per clip."""
     timeout_s: float = 60.0
-    """Wall-clock limit for one clip (parse + MIDI + render)."""
+    """Wall-clock limit for one clip (parse + MIDI + render); one that runs out is tried once more
+    with ``TIMEOUT_RETRY_FACTOR`` times this limit."""
     progress: bool = True
     """Show a tqdm bar."""
     retry_failed: bool = False
@@ -1091,7 +1092,7 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
         soundfonts: comma-separated SF2 paths (default: FluidR3_GM and TimGM6mb).
         min_seconds: shortest clip.
         max_seconds: longest clip.
-        timeout: seconds allowed per clip.
+        timeout: seconds allowed per clip (a clip that runs out is tried once more with twice that).
         retry_failed: try clips that failed in an earlier run again.
         keep_midi: also keep the MIDI of each clip under midi/.
         quiet: no progress bar.
