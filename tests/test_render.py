@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -233,7 +234,7 @@ def test_a_timed_out_clip_is_tried_once_more_with_a_longer_limit(tmp_path, monke
 
     limits.clear()
     monkeypatch.setattr(render, "render_clip", always_slow)
-    spec2 = render.ClipSpec(**{**spec.__dict__, "clip_id": "slower"})
+    spec2 = replace(spec, clip_id="slower")
     cid, ok, msg = render._work((spec2, opts))
     assert (cid, ok) == ("slower", False) and "timed out after 120 s" in msg and len(limits) == 2
 
@@ -243,5 +244,5 @@ def test_a_timed_out_clip_is_tried_once_more_with_a_longer_limit(tmp_path, monke
 
     limits.clear()
     monkeypatch.setattr(render, "render_clip", broken)
-    spec3 = render.ClipSpec(**{**spec.__dict__, "clip_id": "empty"})
+    spec3 = replace(spec, clip_id="empty")
     assert render._work((spec3, opts))[1] is False and len(limits) == 1  # not a timeout: no retry
