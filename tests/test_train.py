@@ -76,6 +76,44 @@ def test_lora_checkpoint_holds_adapter(tmp_path, manifest):
     assert m.has_lora and m.config.projector.summary_token
 
 
+def test_continuing_with_more_lora_targets_extends_the_adapter_from_its_exact_answers(tmp_path, manifest):
+    from musilingo.model import MusiLingo
+
+    first = train(_cfg(tmp_path / "a", manifest, lora_r=2, max_steps=3, save_every=3))
+    attn = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    both = attn + ["gate_proj", "up_proj", "down_proj"]
+    loaded = MusiLingo.from_pretrained(str(first), trainable=True).eval()
+    extended = MusiLingo.from_pretrained(str(first), trainable=True,
+                                         overrides={"llm": {"lora": {"target_modules": both}}}).eval()
+    assert extended.config.llm.lora.r == 2 and extended.config.llm.name_or_path == "tiny"
+    saved = load_file(str(first / "adapter" / "adapter_model.safetensors"))
+    assert any(v.abs().sum() > 0 for k, v in saved.items() if "lora_B" in k)  # the adapter is not a no-op
+    state = extended.llm.state_dict()
+    for k, v in saved.items():  # every saved tensor is in the extended model, unchanged
+        match = [n for n in state if n.replace(".default", "") == k]
+        assert len(match) == 1, k
+        torch.testing.assert_close(state[match[0]], v)
+    ids = torch.tensor([[1, 5, 9, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(extended.llm(input_ids=ids).logits, loaded.llm(input_ids=ids).logits)
+
+    second = train(_cfg(tmp_path / "b", manifest, init=str(first), lora_targets=both, max_steps=3, save_every=3))
+    cfg = json.loads((second / "adapter" / "adapter_config.json").read_text())
+    assert sorted(cfg["target_modules"]) == sorted(both)
+    assert json.loads((second / "config.json").read_text())["llm"]["lora"]["target_modules"] == both
+    mlp = {k: v for k, v in load_file(str(second / "adapter" / "adapter_model.safetensors")).items()
+           if "mlp" in k and "lora_B" in k}
+    assert mlp and all(v.abs().sum() > 0 for v in mlp.values())  # the new adapters were trained
+    assert MusiLingo.from_pretrained(str(second)).has_lora
+
+    with pytest.raises(ConfigError, match="lora_targets needs LoRA"):
+        train(_cfg(tmp_path / "c", manifest, lora_r=0, lora_targets=both))
+    from musilingo.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="can only be extended"):
+        train(_cfg(tmp_path / "d", manifest, init=str(second), lora_targets=attn))
+
+
 def test_loss_goes_down_on_tiny_overfit_set(tmp_path, manifest):
     train(_cfg(tmp_path, manifest, max_steps=40, lora_r=8, lr=1e-2, min_lr=1e-2, log_every=5,
                save_every=100, val_every=1000, tasks=["caption"]))

@@ -139,7 +139,8 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
     """Load (model, tokenizer) as ``cfg`` says; frozen, eval mode; LoRA added when configured.
 
     ``adapter_dir``: a saved peft adapter to load (trained LoRA weights); otherwise fresh LoRA
-    weights are created when ``cfg.lora`` is set.
+    weights are created when ``cfg.lora`` is set. A trainable adapter whose saved modules are fewer
+    than ``cfg.lora.target_modules`` is extended to them (see ``_extended_adapter``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -163,7 +164,10 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
         from peft import LoraConfig as PeftLoraConfig
         from peft import PeftModel, get_peft_model
 
-        if adapter_dir is not None:
+        if adapter_dir is not None and adapter_trainable and cfg.lora is not None \
+                and _adapter_targets(adapter_dir) != set(cfg.lora.target_modules):
+            model = _extended_adapter(model, adapter_dir, cfg.lora.target_modules)
+        elif adapter_dir is not None:
             model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=adapter_trainable)
         else:
             lc = cfg.lora
@@ -172,3 +176,45 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
                 target_modules=list(lc.target_modules), task_type="CAUSAL_LM"))
         model.eval()
     return model, tok
+
+
+def _adapter_targets(adapter_dir: str) -> set[str]:
+    from peft import PeftConfig
+
+    try:
+        targets = PeftConfig.from_pretrained(adapter_dir).target_modules
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{adapter_dir}: not a readable peft adapter ({e})") from None
+    return {targets} if isinstance(targets, str) else set(targets or ())
+
+
+def _extended_adapter(model, adapter_dir: str, targets: list[str]):
+    """A trainable LoRA model on ``targets`` that holds the adapter saved in ``adapter_dir``.
+
+    The saved adapter's modules must be among ``targets``; its rank, alpha and dropout are kept.
+    The adapters on the added modules start as peft initialises them (B = 0), so the model computes
+    exactly what the saved one did until they are trained. peft has no call for adding modules to
+    a loaded adapter (``add_adapter`` makes a second, separately saved adapter), hence this.
+    """
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    saved = PeftConfig.from_pretrained(adapter_dir)
+    missing = _adapter_targets(adapter_dir) - set(targets)
+    if missing:
+        raise CheckpointError(f"{adapter_dir}: the adapter's modules {sorted(missing)} are not among the "
+                              f"requested LoRA targets {sorted(targets)}; an adapter can only be extended")
+    weights = Path(adapter_dir, "adapter_model.safetensors")
+    if not weights.is_file():
+        raise CheckpointError(f"{adapter_dir}: no adapter_model.safetensors")
+    model = get_peft_model(model, PeftLoraConfig(
+        r=saved.r, lora_alpha=saved.lora_alpha, lora_dropout=saved.lora_dropout,
+        target_modules=sorted(set(targets)), task_type="CAUSAL_LM"))
+    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    if result.unexpected_keys:
+        raise CheckpointError(f"{adapter_dir}: adapter tensors the extended model does not have: "
+                              f"{sorted(result.unexpected_keys)[:5]}")
+    log.info("LoRA adapter %s extended from %s to %s", adapter_dir, sorted(saved.target_modules),
+             sorted(set(targets)))
+    return model

@@ -141,7 +141,8 @@ class MusiLingo(nn.Module):
         ``llm`` / ``encoder_path`` override where the LLM / MERT weights come from (e.g. a local
         Vicuna folder for the ``paper`` preset). ``device``: ``cpu``, ``cuda``, ``cuda:1`` or None
         (= cuda when available). ``trainable`` loads a saved LoRA adapter for further training;
-        ``overrides`` replaces config fields (``{"projector": {...}}``) before the model is built.
+        ``overrides`` replaces config fields before the model is built; nested mappings are merged
+        (``{"llm": {"lora": {"target_modules": [...]}}}`` keeps the other ``llm`` fields).
         """
         device = resolve_device(device)
         config, folder = resolve_config(name_or_path)
@@ -150,7 +151,7 @@ class MusiLingo(nn.Module):
         if encoder_path:
             config.encoder.path = encoder_path
         if overrides:
-            config = ModelConfig.from_dict({**config.to_dict(), **overrides})
+            config = ModelConfig.from_dict(_merged(config.to_dict(), overrides))
         adapter = folder / "adapter" if folder is not None and (folder / "adapter").is_dir() else None
         model = cls(config, device=device, adapter_dir=str(adapter) if adapter else None,
                     adapter_trainable=trainable)
@@ -504,3 +505,11 @@ def _atomic_write(path: Path, text: str) -> None:
     from musilingo.data.manifest import atomic_write_text
 
     atomic_write_text(path, text)
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` applied; mappings on both sides are merged key by key."""
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

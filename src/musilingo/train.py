@@ -80,6 +80,11 @@ class TrainConfig:
     """override the projector's whole-clip summary token (one extra audio token per clip)"""
     lora_r: int | None = None
     """LoRA rank on the LLM's attention projections; 0 = frozen LLM (the paper)"""
+    lora_targets: list[str] | None = None
+    """LLM modules that get LoRA adapters (default: q/k/v/o_proj; add gate/up/down_proj for the
+    MLP layers too). With a model-folder init this extends its adapter to more modules: the saved
+    modules must be among them, and the new adapters start at zero, so training starts from the
+    loaded model's exact answers"""
     prompt_style: str | None = None
     """override the prompt style for stage 2: musilingo | chat"""
     llm: str | None = None
@@ -252,6 +257,10 @@ def build_model(cfg: TrainConfig, device: str):
             config.projector.summary_token = cfg.summary_token
         if cfg.lora_r is not None:
             config.llm.lora = LoraConfig(r=cfg.lora_r, alpha=2 * cfg.lora_r) if cfg.lora_r > 0 else None
+        if cfg.lora_targets:
+            if config.llm.lora is None:
+                raise ConfigError("lora_targets needs LoRA (lora_r > 0)")
+            config.llm.lora.target_modules = list(cfg.lora_targets)
         if cfg.prompt_style:
             config.prompt_style = cfg.prompt_style
         if cfg.llm:
@@ -266,6 +275,8 @@ def build_model(cfg: TrainConfig, device: str):
                               "not to a trained model folder")
         if cfg.prompt_style:
             overrides["prompt_style"] = cfg.prompt_style
+        if cfg.lora_targets:
+            overrides["llm"] = {"lora": {"target_modules": list(cfg.lora_targets)}}
         model = MusiLingo.from_pretrained(cfg.init, device=device, llm=cfg.llm, trainable=True,
                                           overrides=overrides or None)
         fresh = False
