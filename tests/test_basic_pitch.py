@@ -181,3 +181,51 @@ def test_alone_it_pools_to_3_s_tokens():
     w = default_pool_window(encoder_config_from_spec("basic-pitch"))
     assert abs(w / FRAME_RATE - 3.0) < 0.01
     assert default_pool_window(encoder_config_from_spec("musicnn+basic-pitch")) == 1
+
+
+def test_transposed_features_approximate_the_transposed_music(enc):
+    # a chord (A3 C#4 E4) and the same chord three semitones higher, encoded for real: moving the
+    # first one's bins by 3 gives nearly the second's (what key_transpose training relies on)
+    def chord(shift):
+        x = sum(tone(f * 2 ** (shift / 12), 3.0, 0.25) for f in (220.0, 277.18, 329.63))
+        return enc.encode([torch.from_numpy(x.astype(np.float32))]).frames[0, 20:-20].mean(dim=0)
+
+    low, high = chord(0), chord(3)
+    moved = bp.transpose_features(low, 3)
+    def dist(a, b, part=slice(None)):
+        return float((a[part] - b[part]).abs().sum())
+
+    assert dist(moved, high) < 0.45 * dist(low, high)  # measured 0.34
+    notes = slice(0, bp.N_NOTE)
+    assert dist(moved, high, notes) < 0.2 * dist(low, high, notes)  # measured 0.12
+    note = moved[: bp.N_NOTE]
+    assert sorted((torch.topk(note, 3).indices + bp.LOWEST_MIDI).tolist()) == [60, 64, 67]  # C4 E4 G4
+    back = bp.transpose_features(moved, -3)
+    torch.testing.assert_close(back[3:85], low[3:85])  # notes away from the ends come back unchanged
+
+
+def test_transpose_features_moves_only_basic_pitch_bins():
+    x = torch.zeros(2, 10 + bp.FEATURE_DIM)
+    x[:, :10] = 7.0  # another encoder's features before Basic Pitch's
+    x[:, 10 + 40] = 1.0  # note bin 40
+    x[:, 10 + bp.N_NOTE + 87] = 1.0  # onset bin 87: moved off the top end
+    x[:, 10 + bp.N_NOTE + bp.N_ONSET + 3 * 40 + 1] = 1.0  # contour centre of key 40
+    x[:, 10 + bp.N_NOTE + bp.N_ONSET] = 0.5  # the contour's lowest bin: fills the freed ones
+    y = bp.transpose_features(x, 2, offset=10)
+    assert torch.equal(y[:, :10], x[:, :10])
+    nz = set(torch.nonzero(y[0, 10:]).flatten().tolist())
+    c = bp.N_NOTE + bp.N_ONSET
+    assert nz == {42, c + 3 * 42 + 1, *range(c, c + 7)}
+    assert torch.equal(y[0, 10 + c: 10 + c + 7], torch.full((7,), 0.5))
+    assert torch.equal(bp.transpose_features(x, 0, offset=10), x)
+    with pytest.raises(ValueError, match="do not fit"):
+        bp.transpose_features(x, 1, offset=20)
+    with pytest.raises(ValueError, match="octave"):
+        bp.transpose_features(x, 13, offset=10)
+
+
+def test_feature_offsets_find_basic_pitch_in_a_composite(enc):
+    from musilingo.encoders.composite import CompositeEncoder
+
+    assert bp.feature_offsets(enc) == [0]
+    assert bp.feature_offsets(CompositeEncoder([enc, enc])) == [0, bp.FEATURE_DIM]

@@ -265,6 +265,71 @@ def test_qa_oversample_repeats_the_named_kinds_in_training_only():
             TrainConfig(train="x", qa_oversample=bad)
 
 
+def test_transposed_key_answer_renames_the_tonic_once():
+    from musilingo.train import transposed_key_answer as t
+
+    assert t("B major.", "B", "major", 1) == "C major."
+    assert t("It is in the key of F# minor.", "F#", "minor", 3) == "It is in the key of A minor."
+    assert t("E minor.", "E", "minor", 4) == "G# minor." and t("E major.", "E", "major", 4) == "Ab major."
+    assert t("Eb major, a bright key.", "Eb", "major", -1) == "D major, a bright key."
+    assert t("D mixolydian.", "D", "mixolydian", 1) == "Eb mixolydian."
+    assert t("It is in a minor key.", "A", "minor", 2) is None  # the article "a" is not the tonic
+    assert t("C major, then C major again.", "C", "major", 2) is None
+    assert t("It is major.", "G", "major", 2) is None
+
+
+def test_key_transpose_builds_renamed_single_turn_key_samples():
+    from musilingo.metrics.attributes import pitch_class
+    from musilingo.train import TRANSPOSE_INTERVALS
+
+    qa = [QA("What key?", "It is in the key of F# minor.", "key"), QA("tempo?", "fast.", "tempo"),
+          QA("Major or minor?", "It is in a minor key.", "key")]
+    rec = Record(id="r", audio="r.wav", qa=qa, attributes={"key_tonic": "F#", "key_mode": "minor"})
+    cfg = TrainConfig(train="x", key_transpose=3, seed=1)
+    samples = build_samples([rec], cfg)
+    extra = [s for s in samples if s.transpose]
+    assert len(samples) == 3 + 3 and len(extra) == 3  # the answer naming no tonic is not used
+    for s in extra:
+        assert s.transpose in TRANSPOSE_INTERVALS and len(s.turns) == 1
+        tonic = s.turns[0].answer.split(" of ")[1].split()[0]
+        assert pitch_class(tonic) == (6 + s.transpose) % 12
+    assert len({s.transpose for s in extra}) > 1
+    assert extra == [s for s in build_samples([rec], cfg) if s.transpose]  # seeded: resume stays exact
+    assert not any(s.transpose for s in build_samples([rec], cfg, oversample=False))  # validation
+    assert not any(s.transpose for s in build_samples([Record(id="r", audio="r.wav", qa=qa)], cfg))
+    with pytest.raises(ConfigError, match="key_transpose"):
+        TrainConfig(train="x", key_transpose=-1)
+
+
+def test_key_transpose_moves_the_pitch_features_of_its_samples(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from musilingo.encoders.basic_pitch import transpose_features
+    from musilingo.train import FeatureSource, Sample, build_model
+
+    recs = []
+    for i, (freq, tonic) in enumerate([(220.0, "A"), (261.63, "C"), (392.0, "G")]):
+        p = tmp_path / f"k{i}.wav"
+        sf.write(str(p), tone(1.5, SR, freq, seed=i), SR)
+        recs.append(Record(id=f"k{i}", audio=str(p), split="valid" if i == 2 else "train", caption="a tone.",
+                           qa=[QA("What key is it in?", f"{tonic} major.", "key")],
+                           attributes={"key_tonic": tonic, "key_mode": "major"}))
+    write_manifest(tmp_path / "k.jsonl", recs)
+    cfg = _cfg(tmp_path, tmp_path / "k.jsonl", encoder="basic-pitch", key_transpose=2, max_steps=2,
+               save_every=2, val_every=2)
+    folder = train(cfg)
+    assert (folder / "projector.safetensors").is_file()
+    assert yaml.safe_load((folder / "recipe.yaml").read_text())["key_transpose"] == 2
+    model, _ = build_model(cfg, "cpu")
+    feats = FeatureSource(model, recs, cfg)
+    plain = feats.get(["k0"])[0]
+    moved, same = feats.batch([Sample("k0", recs[0].audio, [], transpose=-4), Sample("k0", recs[0].audio, [])])
+    torch.testing.assert_close(moved, transpose_features(plain, -4))
+    assert not torch.equal(moved, plain) and torch.equal(same, plain)
+
+    with pytest.raises(ConfigError, match="needs an encoder with Basic Pitch"):
+        train(_cfg(tmp_path / "x", tmp_path / "k.jsonl", key_transpose=1))  # the tiny preset's random MERT
+
+
 def test_qa_oversample_flag(capsys):
     from musilingo.cli import main
 

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -70,6 +71,11 @@ class TrainConfig:
     """extra single-turn samples per Q&A pair of these kinds (``{key: 2}``: every key question
     is also trained twice on its own), to weight an attribute the model learns slower; training
     samples only, validation keeps the plain mix"""
+    key_transpose: int = 0
+    """extra single-turn samples per key question, each with the clip's Basic Pitch features moved
+    by a random interval (-5..+6 semitones, seeded per clip) and the answer's tonic renamed to
+    match: the key then cannot be learnt as a property of the work. Needs an encoder with Basic
+    Pitch (other encoders' features are not moved); training samples only"""
     encoder: str | None = None
     """override the encoder: musicnn | basic-pitch | musicnn+basic-pitch | mert:PATH"""
     projector: str | None = None
@@ -129,6 +135,8 @@ class TrainConfig:
                 isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
                 for k, v in self.qa_oversample.items()):
             raise ConfigError(f"qa_oversample must map Q&A kinds to counts >= 0 (got {self.qa_oversample!r})")
+        if self.key_transpose < 0:
+            raise ConfigError("key_transpose must be >= 0")
         if self.end_at_step is not None and not 1 <= self.end_at_step <= self.max_steps:
             raise ConfigError(f"end_at_step must be between 1 and max_steps ({self.max_steps})")
         if not (0 < self.lr and 0 <= self.min_lr <= self.lr):
@@ -169,6 +177,28 @@ class Sample:
     clip_id: str
     audio: str
     turns: list[Turn]
+    transpose: int = 0
+    """semitones to move the clip's pitch features by (``key_transpose`` samples)"""
+
+
+TRANSPOSE_INTERVALS = [k for k in range(-5, 7) if k]
+# one spelling per pitch class (C = 0), as key signatures are usually written
+_MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+_MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
+_MODES = r"major|minor|ionian|dorian|phrygian|lydian|mixolydian|aeolian|locrian"
+
+
+def transposed_key_answer(answer: str, tonic: str, mode: str | None, semitones: int) -> str | None:
+    """``answer`` with its tonic (``tonic`` followed by a mode word: "B major") renamed
+    ``semitones`` higher, spelt as key signatures usually are; None unless it names the tonic
+    exactly once (an answer that cannot be renamed safely is not used)."""
+    from musilingo.metrics.attributes import pitch_class
+
+    pattern = re.compile(rf"(?<![\w#]){re.escape(tonic)}(?=\s+(?:{_MODES})\b)")
+    if len(pattern.findall(answer)) != 1:
+        return None
+    names = _MINOR_NAMES if (mode or "").lower() in ("minor", "aeolian") else _MAJOR_NAMES
+    return pattern.sub(names[(pitch_class(tonic) + semitones) % 12], answer)
 
 
 def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = True) -> list[Sample]:
@@ -190,6 +220,17 @@ def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = Tr
             if oversample:
                 out += [Sample(r.id, r.audio, [Turn(qa.question, qa.answer)])
                         for qa in r.qa for _ in range(cfg.qa_oversample.get(qa.kind, 0))]
+            if oversample and cfg.key_transpose and r.attributes.get("key_tonic"):
+                rng = random.Random(f"{cfg.seed}:{r.id}:transpose")
+                for qa in r.qa:
+                    if qa.kind != "key":
+                        continue
+                    for _ in range(cfg.key_transpose):
+                        k = rng.choice(TRANSPOSE_INTERVALS)
+                        answer = transposed_key_answer(qa.answer, str(r.attributes["key_tonic"]),
+                                                       r.attributes.get("key_mode"), k)
+                        if answer is not None:
+                            out.append(Sample(r.id, r.audio, [Turn(qa.question, answer)], transpose=k))
     return out
 
 
@@ -293,8 +334,13 @@ class FeatureSource:
     """Pooled features per clip: from the cache, or by running the encoder now (on the fly)."""
 
     def __init__(self, model, records: list[Record], cfg: TrainConfig):
+        from musilingo.encoders.basic_pitch import feature_offsets
+
         self.model = model
         self.audio = {r.id: r.audio for r in records}
+        if cfg.key_transpose and not feature_offsets(model.encoder):
+            raise ConfigError(f"key_transpose needs an encoder with Basic Pitch features, not "
+                              f"{model.config.encoder.name!r}")
         self.cache = None
         if cfg.feature_cache:
             from musilingo.features import FeatureCache, feature_key
@@ -306,6 +352,21 @@ class FeatureSource:
             if missing:
                 raise ManifestError(f"{len(missing)} clips could not be encoded (see "
                                     f"{self.cache.dir / 'errors.jsonl'}), e.g. {missing[:3]}")
+
+    def batch(self, samples: list[Sample]) -> list[torch.Tensor]:
+        """The features of each sample's clip, moved by the sample's ``transpose``."""
+        from musilingo.encoders.basic_pitch import feature_offsets, transpose_features
+
+        feats = self.get([s.clip_id for s in samples])
+        if not any(s.transpose for s in samples):
+            return feats
+        offsets = feature_offsets(self.model.encoder)
+        out = []
+        for f, s in zip(feats, samples):
+            for o in offsets if s.transpose else ():
+                f = transpose_features(f, s.transpose, o)
+            out.append(f)
+        return out
 
     def get(self, ids: list[str]) -> list[torch.Tensor]:
         if self.cache is not None:
@@ -467,7 +528,7 @@ def train(cfg: TrainConfig) -> Path:
             batch = [samples[i] for i in idx]
             with acc.accumulate(ddp_model):
                 with acc.autocast():
-                    loss = ddp_model(feats.get([s.clip_id for s in batch]), [s.turns for s in batch], **render)
+                    loss = ddp_model(feats.batch(batch), [s.turns for s in batch], **render)
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.max_grad_norm:
                     acc.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -523,7 +584,7 @@ def validate(model, feats: FeatureSource, vsamples: list[Sample], batch_size: in
     for b in range(0, len(mine), batch_size):
         batch = mine[b: b + batch_size]
         with acc.autocast():
-            loss = model.loss(feats.get([s.clip_id for s in batch]), [s.turns for s in batch], **render)
+            loss = model.loss(feats.batch(batch), [s.turns for s in batch], **render)
         total += float(loss) * len(batch)
         n += len(batch)
     model.train(was)

@@ -223,3 +223,46 @@ class BasicPitchEncoder(Encoder):
 
     def extra_repr(self) -> str:
         return f"stitching={self.stitching!r}, num_threads={self.num_threads}"
+
+
+def feature_offsets(encoder) -> list[int]:
+    """Where Basic Pitch's 440 features start in ``encoder``'s frames: ``[0]`` for Basic Pitch
+    itself, one offset per Basic Pitch child of a composite encoder, ``[]`` when there is none."""
+    if isinstance(encoder, BasicPitchEncoder):
+        return [0]
+    offsets, start = [], 0
+    for child in getattr(encoder, "encoders", ()):
+        offsets += [start + o for o in feature_offsets(child)]
+        start += int(child.feature_dim)
+    return offsets
+
+
+def transpose_features(frames: torch.Tensor, semitones: int, offset: int = 0) -> torch.Tensor:
+    """``frames`` [..., D] with the Basic Pitch features at ``offset`` moved ``semitones`` up (down
+    when negative): note and onset bins by that many keys, contour bins by three per semitone.
+
+    What the posteriorgrams of the same music played that much higher or lower would roughly be
+    (Basic Pitch is close to pitch-equivariant on its log-frequency input). Bins moved past either
+    end are dropped; the freed ones repeat the end bin's value (the posteriorgrams' background
+    level there, which is not 0). Other features are unchanged.
+    """
+    if not -12 <= semitones <= 12:
+        raise ValueError(f"transpose by at most an octave (got {semitones})")
+    if frames.shape[-1] < offset + FEATURE_DIM:
+        raise ValueError(f"frames have {frames.shape[-1]} features; Basic Pitch's {FEATURE_DIM} "
+                         f"at offset {offset} do not fit")
+    out = frames.clone()
+    start = offset
+    for n, per in ((N_NOTE, 1), (N_ONSET, 1), (N_CONTOUR, 3)):
+        s = semitones * per
+        block = frames[..., start: start + n]
+        moved = block.clone()
+        if s > 0:
+            moved[..., s:] = block[..., : n - s]
+            moved[..., :s] = block[..., :1]
+        elif s < 0:
+            moved[..., : n + s] = block[..., -s:]
+            moved[..., n + s:] = block[..., -1:]
+        out[..., start: start + n] = moved
+        start += n
+    return out
