@@ -182,23 +182,20 @@ class Sample:
 
 
 TRANSPOSE_INTERVALS = [k for k in range(-5, 7) if k]
-# one spelling per pitch class (C = 0), as key signatures are usually written
-_MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-_MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
 _MODES = r"major|minor|ionian|dorian|phrygian|lydian|mixolydian|aeolian|locrian"
 
 
 def transposed_key_answer(answer: str, tonic: str, mode: str | None, semitones: int) -> str | None:
     """``answer`` with its tonic (``tonic`` followed by a mode word: "B major") renamed
-    ``semitones`` higher, spelt as key signatures usually are; None unless it names the tonic
-    exactly once (an answer that cannot be renamed safely is not used)."""
+    ``semitones`` higher, spelt as the corpus spells tonics (``mma_styles.tonic_name``); None
+    unless it names the tonic exactly once (an answer that cannot be renamed safely is not used)."""
+    from musilingo.data.mma_styles import tonic_name
     from musilingo.metrics.attributes import pitch_class
 
     pattern = re.compile(rf"(?<![\w#]){re.escape(tonic)}(?=\s+(?:{_MODES})\b)")
     if len(pattern.findall(answer)) != 1:
         return None
-    names = _MINOR_NAMES if (mode or "").lower() in ("minor", "aeolian") else _MAJOR_NAMES
-    return pattern.sub(names[(pitch_class(tonic) + semitones) % 12], answer)
+    return pattern.sub(tonic_name(pitch_class(tonic) + semitones, (mode or "").lower()), answer)
 
 
 def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = True) -> list[Sample]:
