@@ -335,7 +335,8 @@ class FeatureSource:
 
         self.model = model
         self.audio = {r.id: r.audio for r in records}
-        if cfg.key_transpose and not feature_offsets(model.encoder):
+        self.pitch_offsets = feature_offsets(model.encoder)  # where Basic Pitch's bins are
+        if cfg.key_transpose and not self.pitch_offsets:
             raise ConfigError(f"key_transpose needs an encoder with Basic Pitch features, not "
                               f"{model.config.encoder.name!r}")
         self.cache = None
@@ -352,18 +353,14 @@ class FeatureSource:
 
     def batch(self, samples: list[Sample]) -> list[torch.Tensor]:
         """The features of each sample's clip, moved by the sample's ``transpose``."""
-        from musilingo.encoders.basic_pitch import feature_offsets, transpose_features
+        from musilingo.encoders.basic_pitch import transpose_features
 
         feats = self.get([s.clip_id for s in samples])
-        if not any(s.transpose for s in samples):
-            return feats
-        offsets = feature_offsets(self.model.encoder)
-        out = []
-        for f, s in zip(feats, samples):
-            for o in offsets if s.transpose else ():
-                f = transpose_features(f, s.transpose, o)
-            out.append(f)
-        return out
+        for i, s in enumerate(samples):
+            if s.transpose:
+                for o in self.pitch_offsets:
+                    feats[i] = transpose_features(feats[i], s.transpose, o)
+        return feats
 
     def get(self, ids: list[str]) -> list[torch.Tensor]:
         if self.cache is not None:
