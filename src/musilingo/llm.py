@@ -164,9 +164,10 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
         from peft import LoraConfig as PeftLoraConfig
         from peft import PeftModel, get_peft_model
 
-        if adapter_dir is not None and adapter_trainable and cfg.lora is not None \
-                and _adapter_targets(adapter_dir) != set(cfg.lora.target_modules):
-            model = _extended_adapter(model, adapter_dir, cfg.lora.target_modules)
+        may_extend = adapter_dir is not None and adapter_trainable and cfg.lora is not None
+        saved = _adapter_config(adapter_dir) if may_extend else None
+        if saved is not None and _targets(saved) != set(cfg.lora.target_modules):
+            model = _extended_adapter(model, adapter_dir, saved, cfg.lora.target_modules)
         elif adapter_dir is not None:
             model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=adapter_trainable)
         else:
@@ -178,18 +179,24 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
     return model, tok
 
 
-def _adapter_targets(adapter_dir: str) -> set[str]:
+def _adapter_config(adapter_dir: str):
     from peft import PeftConfig
 
     try:
-        targets = PeftConfig.from_pretrained(adapter_dir).target_modules
+        return PeftConfig.from_pretrained(adapter_dir)
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{adapter_dir}: not a readable peft adapter ({e})") from None
-    return {targets} if isinstance(targets, str) else set(targets or ())
 
 
-def _extended_adapter(model, adapter_dir: str, targets: list[str]):
-    """A trainable LoRA model on ``targets`` that holds the adapter saved in ``adapter_dir``.
+def _targets(config) -> set[str]:
+    """A peft config's target modules as a set (peft allows a single name or a regex string)."""
+    t = config.target_modules
+    return {t} if isinstance(t, str) else set(t or ())
+
+
+def _extended_adapter(model, adapter_dir: str, saved, targets: list[str]):
+    """A trainable LoRA model on ``targets`` that holds the adapter saved in ``adapter_dir``
+    (``saved``: its peft config).
 
     The saved adapter's modules must be among ``targets``; its rank, alpha and dropout are kept.
     The adapters on the added modules start as peft initialises them (B = 0), so the model computes
@@ -197,11 +204,10 @@ def _extended_adapter(model, adapter_dir: str, targets: list[str]):
     a loaded adapter (``add_adapter`` makes a second, separately saved adapter), hence this.
     """
     from peft import LoraConfig as PeftLoraConfig
-    from peft import PeftConfig, get_peft_model, set_peft_model_state_dict
+    from peft import get_peft_model, set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    saved = PeftConfig.from_pretrained(adapter_dir)
-    missing = _adapter_targets(adapter_dir) - set(targets)
+    missing = _targets(saved) - set(targets)
     if missing:
         raise CheckpointError(f"{adapter_dir}: the adapter's modules {sorted(missing)} are not among the "
                               f"requested LoRA targets {sorted(targets)}; an adapter can only be extended")
@@ -215,6 +221,6 @@ def _extended_adapter(model, adapter_dir: str, targets: list[str]):
     if result.unexpected_keys:
         raise CheckpointError(f"{adapter_dir}: adapter tensors the extended model does not have: "
                               f"{sorted(result.unexpected_keys)[:5]}")
-    log.info("LoRA adapter %s extended from %s to %s", adapter_dir, sorted(saved.target_modules),
+    log.info("LoRA adapter %s extended from %s to %s", adapter_dir, sorted(_targets(saved)),
              sorted(set(targets)))
     return model
