@@ -4,8 +4,9 @@
 # finished work, so rerun the same command after an interruption.
 # Training has three phases: configs/default/stage2.yaml (step 1550 of its 2480-step schedule),
 # configs/default/anneal.yaml (480 steps continuing from it, the learning rate annealed to min_lr),
-# then configs/default/key-focus.yaml (360 steps more with every key question trained 3 times).
-#   bash scripts/build_default.sh                 # the shipped model: 4,000 clips, 1550 + 480 + 360 steps
+# then configs/default/key-focus.yaml (480 steps more with every key question trained 6 times more,
+# its Basic Pitch features and answer transposed together: key_transpose).
+#   bash scripts/build_default.sh                 # the shipped model: 4,000 clips, 1550 + 480 + 480 steps
 #   CLIPS=1000 STEPS=200 ANNEAL_STEPS=60 KEY_STEPS=40 bash scripts/build_default.sh   # quicker, weaker
 #   ANNEAL_STEPS=0 / KEY_STEPS=0 ...              # leave that phase out
 set -euo pipefail
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 CLIPS=${CLIPS:-4000}
 STEPS=${STEPS:-}
 ANNEAL_STEPS=${ANNEAL_STEPS:-480}
-KEY_STEPS=${KEY_STEPS:-360}
+KEY_STEPS=${KEY_STEPS:-480}
 M=.venv/bin/musilingo
 start=$(date +%s)
 $M data render corpus --clips "$CLIPS"
