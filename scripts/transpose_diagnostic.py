@@ -4,7 +4,7 @@ with their cached Basic Pitch features as they are and moved by K semitones (the
 untransposed answer moved by K, or unchanged. A model that reads the key from the pitch content
 keeps its accuracy under K; one that recognises the work keeps its answer.
 Usage: python scripts/transpose_diagnostic.py MODEL MANIFEST FEATURE_CACHE [--split valid] [-n 96] [-k 3 -4]
-(the feature cache must already hold the clips: run `musilingo eval` on the split first)."""
+(clips not yet in the feature cache are encoded into it first, as `musilingo eval` does)."""
 
 import argparse
 import random
@@ -12,7 +12,7 @@ import random
 from musilingo.data.manifest import read_manifest
 from musilingo.encoders.basic_pitch import feature_offsets, transpose_features
 from musilingo.evaluate import build_items, select_records
-from musilingo.features import FeatureCache, feature_key
+from musilingo.features import build_feature_cache
 from musilingo.metrics.attributes import parse_key, pitch_class
 from musilingo.model import GenerationOptions, PreparedAudio, load_model
 from musilingo.prompts import Turn
@@ -32,11 +32,11 @@ items = [it for it in build_items(records, "attributes", args.manifest) if it.at
 random.Random(0).shuffle(items)
 items = items[: args.n]
 c = model.config
-cache = FeatureCache(args.feature_cache, feature_key(model.encoder, c.pool_window, c.window_s,
-                                                     c.loudness_lufs))
+cache, _ = build_feature_cache(model.encoder, [it.record for it in items], args.feature_cache,
+                               c.pool_window, c.window_s, loudness_lufs=c.loudness_lufs)
 missing = [it.record.id for it in items if it.record.id not in cache]
 if missing:
-    raise SystemExit(f"{args.feature_cache}: {len(missing)} clips not cached (e.g. {missing[0]})")
+    raise SystemExit(f"{args.feature_cache}: {len(missing)} clips could not be encoded (e.g. {missing[0]})")
 offsets = feature_offsets(model.encoder)
 if not offsets:
     raise SystemExit(f"{args.model}: the encoder has no Basic Pitch features to move")
@@ -51,8 +51,8 @@ def named_tonics(k: int) -> list[int | None]:
         feats = []
         for it in part:
             f = PreparedAudio(it.record.audio, 0.0, [], [cache[it.record.id]]).whole_track(max_tokens)
-            for o in offsets:
-                f = transpose_features(f, k, o) if k else f
+            for o in offsets if k else ():
+                f = transpose_features(f, k, o)
             feats.append(f)
         for text in model.generate(feats, [[Turn(it.question)] for it in part], options):
             tonic = parse_key(text).tonic.positive
