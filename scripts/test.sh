@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything (scripts/setup.sh) and run the default test suite (slow and GPU tests are
-# deselected by pytest.ini options; run them with: .venv/bin/python -m pytest -m slow).
+# Install everything (scripts/setup.sh) and run the default test suite. Slow and GPU tests are
+# deselected by the addopts of [tool.pytest.ini_options] in pyproject.toml (there is no pytest.ini);
+# run them with: .venv/bin/python -m pytest -m slow (or -m gpu on a machine with CUDA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
