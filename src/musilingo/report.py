@@ -251,8 +251,10 @@ def write_report(results: dict, out_dir: Path, items: Sequence[Any] = (),
                 md.append(f"| {_cell(it.record.id, 40)} | {_cell(it.question)} | "
                           f"{_cell(it.reference)} | {_cell(model_preds[it.id])} |")
         files = "`predictions.jsonl`" + (", `baselines.jsonl`" if results["task"] == "attributes"
-                                         else "")
-        md += ["", f"All answers: {files}; numbers: `results.json`.", ""]
+                                         and results.get("baselines") else "")
+        md += ["", f"All answers: {files}, written by `musilingo eval` beside this report (a copy "
+               "shipped with a model keeps only this report, `results.json` and the plots); "
+               "numbers: `results.json`.", ""]
     atomic_write_text(out_dir / "report.md", "\n".join(md))
     return plots
 
