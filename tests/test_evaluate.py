@@ -187,9 +187,10 @@ def test_no_audio_prompt_renders_zero_audio_tokens(tiny_model):
     ("instruments", {"instrument_families": ["ethnic", "synth lead", "organ"]}),
 ])
 def test_baseline_sentences_parse_back_to_their_class(attr, truth):
+    from musilingo.attributes import class_sentence, truth_class
     from musilingo.metrics.attributes import score_attribute
 
-    sentence = evaluate.class_sentence(attr, evaluate.truth_class(attr, truth))
+    sentence = class_sentence(attr, truth_class(attr, truth))
     assert score_attribute(attr, sentence, truth) == 1.0, sentence
 
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import pytest
 
 from musilingo.metrics.attributes import (
-    FAST_FROM_BPM,
-    SLOW_BELOW_BPM,
     parse_drums,
     parse_instruments,
     parse_key,
     parse_meter,
     parse_style,
     parse_tempo,
-    pitch_class,
     score_attribute,
-    tempo_class,
 )
+from musilingo.music import FAST_FROM_BPM, SLOW_BELOW_BPM, pitch_class, tempo_class
 
 TRUTH = {
     "tempo_bpm": 130.0, "meter": "3/4", "instrument_families": ["piano", "strings"],

@@ -279,7 +279,7 @@ def test_transposed_key_answer_renames_the_tonic_once():
 
 
 def test_key_transpose_builds_renamed_single_turn_key_samples():
-    from musilingo.metrics.attributes import pitch_class
+    from musilingo.music import pitch_class
     from musilingo.train import TRANSPOSE_INTERVALS
 
     qa = [QA("What key?", "It is in the key of F# minor.", "key"), QA("tempo?", "fast.", "tempo"),

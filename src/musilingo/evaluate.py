@@ -6,7 +6,7 @@ Tasks (what is asked of each record of the split, and what the answer is scored 
   (default protocols ``lpmc`` + ``coco``);
 - ``qa``: every ``record.qa`` question vs its answer (default ``mullama`` + ``lpmc``);
 - ``attributes``: one canonical question per attribute the record's ``attributes`` hold
-  (:data:`ATTRIBUTE_QUESTIONS`: tempo, meter, key, instruments, drums, style); each free-text
+  (:data:`musilingo.attributes.SCHEMA`: tempo, meter, key, instruments, drums, style); each free-text
   answer is scored by :func:`musilingo.metrics.attributes.score_attribute`. Reported: mean score
   per attribute ("accuracy"; for instruments the mean per-answer family F1) and the micro F1 of
   instrument families. Next to the model, three baselines scored the same way (``baselines``):
@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from musilingo.attributes import SCHEMA, TRUTH_FIELDS, class_sentence, key_label, truth_class
 from musilingo.data.manifest import (
     Record,
     append_jsonl,
@@ -57,23 +58,8 @@ DEFAULT_PROTOCOLS = {"caption": ["lpmc", "coco"], "qa": ["mullama", "lpmc"],
                      "attributes": ["attributes"]}
 TEXT_PROTOCOLS = ("lpmc", "mullama", "coco")
 
-#: The one question asked per attribute (the first wording of the training questions).
-ATTRIBUTE_QUESTIONS = {
-    "tempo": "What is the tempo of this music?",
-    "meter": "What is the time signature?",
-    "key": "What key is this piece in?",
-    "instruments": "What instruments are playing?",
-    "drums": "Are there drums in this music?",
-    "style": "What style of music is this?",
-}
-#: attribute -> the manifest ``attributes`` keys it is scored against (any one suffices for key)
-ATTRIBUTE_FIELDS = {
-    "tempo": ("tempo_bpm",), "meter": ("meter",), "key": ("key_tonic", "key_mode"),
-    "instruments": ("instrument_families",), "drums": ("drums",), "style": ("style",),
-}
 SYSTEMS = ("model", "no_audio", "majority", "linear_probe")
 NO_CLAIM, SEVERAL = "no claim", "several"
-TONIC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # by pitch class
 
 # run.json keys that must agree for earlier predictions to be reused
 _RUN_KEYS = ("model", "data", "task", "split", "decoding", "max_new_tokens")
@@ -140,7 +126,7 @@ class Item:
                                "question": self.question}
         if self.attribute:
             row["attribute"] = self.attribute
-            row["truth"] = {k: self.truth[k] for k in ATTRIBUTE_FIELDS[self.attribute]
+            row["truth"] = {k: self.truth[k] for k in SCHEMA[self.attribute].fields
                             if k in self.truth}
         else:
             row["reference"] = self.reference
@@ -152,11 +138,6 @@ class Item:
 
 
 # ------------------------------------------------------------------------------ items
-def attribute_present(attributes: Mapping[str, Any], attr: str) -> bool:
-    """Whether a record's ``attributes`` hold what ``attr`` is scored against."""
-    return any(attributes.get(k) is not None for k in ATTRIBUTE_FIELDS[attr])
-
-
 def build_items(records: Sequence[Record], task: str, where: str = "manifest") -> list[Item]:
     """The questions of ``task`` for ``records``; raises ManifestError when none can be asked."""
     from musilingo.prompts import CAPTION_INSTRUCTION
@@ -173,20 +154,19 @@ def build_items(records: Sequence[Record], task: str, where: str = "manifest") -
         else:
             from musilingo.metrics.attributes import score_attribute
 
-            for attr, question in ATTRIBUTE_QUESTIONS.items():
-                if not attribute_present(r.attributes, attr):
+            for attr, spec in SCHEMA.items():
+                if not spec.present(r.attributes):
                     continue
                 try:  # a malformed truth fails here, before any generation
                     score_attribute(attr, "", r.attributes)
                 except (KeyError, ValueError, TypeError) as e:
                     raise ManifestError(
                         f"{where}: record {r.id!r}: attribute {attr!r}: {e}") from None
-                items.append(Item(f"{r.id}:{attr}", r, question, attribute=attr,
+                items.append(Item(f"{r.id}:{attr}", r, spec.question, attribute=attr,
                                   truth=dict(r.attributes)))
     if not items:
         need = {"caption": "a 'caption'", "qa": "'qa' question/answer pairs",
-                "attributes": "'attributes' with any of " + ", ".join(
-                    sorted({k for ks in ATTRIBUTE_FIELDS.values() for k in ks}))}[task]
+                "attributes": "'attributes' with any of " + ", ".join(sorted(TRUTH_FIELDS))}[task]
         raise ManifestError(f"{where}: none of the {len(records)} records has {need}, "
                             f"which the {task} task needs")
     return items
@@ -322,76 +302,6 @@ def run_no_audio(model, items: Sequence[Item], pred_path: Path, options, batch_s
 
 
 # ------------------------------------------------------------------------------ attribute classes
-def tonic_name(tonic: str) -> str:
-    """A tonic spelled one way per pitch class (``"Gb"`` -> ``"F#"``)."""
-    from musilingo.metrics.attributes import pitch_class
-
-    return TONIC_NAMES[pitch_class(tonic)]
-
-
-def truth_class(attr: str, truth: Mapping[str, Any]) -> Any:
-    """The class of the truth for ``attr``: a string; a frozenset of families for instruments;
-    a ``(tonic | None, mode | None)`` pair for key."""
-    from musilingo.metrics.attributes import canonical_style, tempo_class
-    from musilingo.metrics.text import normalize_text
-
-    if attr == "tempo":
-        return tempo_class(float(truth["tempo_bpm"]))
-    if attr == "meter":
-        return str(truth["meter"]).replace(" ", "")
-    if attr == "key":
-        tonic = truth.get("key_tonic")
-        mode = truth.get("key_mode")
-        return (tonic_name(tonic) if tonic else None, str(mode).lower() if mode else None)
-    if attr == "instruments":
-        return frozenset(normalize_text(f) for f in truth["instrument_families"])
-    if attr == "drums":
-        return "yes" if truth["drums"] else "no"
-    if attr == "style":
-        return canonical_style(str(truth["style"]))
-    raise ValueError(f"unknown attribute {attr!r}")
-
-
-_FAMILY_WORDS: dict[str, str] = {}
-
-
-def family_word(family: str) -> str:
-    """A word the instrument parser reads as exactly ``family`` ("reed" -> "saxophone")."""
-    if not _FAMILY_WORDS:
-        from musilingo.metrics.attributes import _INSTRUMENTS, GM_FAMILIES
-
-        for fam in GM_FAMILIES:
-            exact = [w for w, fams in _INSTRUMENTS.items() if list(fams) == [fam]]
-            _FAMILY_WORDS[fam] = fam if fam in exact else (exact[0] if exact else fam)
-    return _FAMILY_WORDS.get(family, family)
-
-
-def class_sentence(attr: str, cls: Any) -> str:
-    """An answer stating class ``cls`` that :mod:`musilingo.metrics.attributes` parses back."""
-    if attr == "tempo":
-        return f"The tempo is {cls}."
-    if attr == "meter":
-        return f"The time signature is {cls}."
-    if attr == "key":
-        tonic, mode = cls
-        if tonic and mode:
-            return f"The piece is in the key of {tonic} {mode}."
-        if tonic:
-            return f"The piece is in the key of {tonic}."
-        return f"The piece is in a {mode} key." if mode else "The key is unclear."
-    if attr == "instruments":
-        words = [family_word(f) for f in sorted(cls)]
-        if not words:
-            return "There are no pitched instruments."
-        return "The instruments are " + (words[0] if len(words) == 1 else
-                                         ", ".join(words[:-1]) + " and " + words[-1]) + "."
-    if attr == "drums":
-        return "Yes, there are drums." if cls == "yes" else "No, there are no drums."
-    if attr == "style":
-        return f"The style is {cls}."
-    raise ValueError(f"unknown attribute {attr!r}")
-
-
 def _claimed(claims) -> list[str]:
     pos = [p for p in claims.positive if p not in claims.negative]
     return list(dict.fromkeys(pos))
@@ -401,24 +311,22 @@ def answer_class(attr: str, text: str) -> str:
     """The class an answer claims, for confusion matrices: a label, ``"several"`` for a hedge,
     or ``"no claim"``. Attributes: tempo, meter, key (``"F# minor"``, ``"? minor"``, ``"C ?"``)."""
     from musilingo.metrics.attributes import parse_key, parse_meter, parse_tempo
+    from musilingo.music import pitch_class, tonic_name
 
     if attr in ("tempo", "meter"):
         pos = _claimed(parse_tempo(text) if attr == "tempo" else parse_meter(text))
         return NO_CLAIM if not pos else pos[0] if len(pos) == 1 else SEVERAL
     if attr == "key":
         k = parse_key(text)
-        tonics = list(dict.fromkeys(tonic_name(t) for t in _claimed(k.tonic)))
         modes = _claimed(k.mode)
+        mode = modes[0] if len(modes) == 1 else None
+        tonics = list(dict.fromkeys(tonic_name(pitch_class(t), mode) for t in _claimed(k.tonic)))
         if len(tonics) > 1 or len(modes) > 1:
             return SEVERAL
         if not tonics and not modes:
             return NO_CLAIM
         return key_label((tonics[0] if tonics else None, modes[0] if modes else None))
     raise ValueError(f"no confusion matrix for {attr!r}")
-
-
-def key_label(cls: tuple[str | None, str | None]) -> str:
-    return f"{cls[0] or '?'} {cls[1] or '?'}"
 
 
 def confusion(items: Sequence[Item], preds: Mapping[str, str], attr: str) -> dict | None:
@@ -451,8 +359,8 @@ def majority_classes(train: Sequence[Record]) -> dict[str, Any]:
     family present in at least half the records (else the most frequent family).
     """
     out: dict[str, Any] = {}
-    for attr in ATTRIBUTE_QUESTIONS:
-        recs = [r for r in train if attribute_present(r.attributes, attr)]
+    for attr in SCHEMA:
+        recs = [r for r in train if SCHEMA[attr].present(r.attributes)]
         if not recs:
             continue
         classes = [truth_class(attr, r.attributes) for r in recs]
@@ -498,8 +406,8 @@ def probe_classes(train: Sequence[Record], train_x: Mapping[str, np.ndarray],
     out: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence / constant-label warnings on tiny sets
-        for attr in ATTRIBUTE_QUESTIONS:
-            recs = [r for r in train if attribute_present(r.attributes, attr) and r.id in train_x]
+        for attr in SCHEMA:
+            recs = [r for r in train if SCHEMA[attr].present(r.attributes) and r.id in train_x]
             targets = [it for it in items if it.attribute == attr and it.record.id in eval_x]
             if not recs or not targets:
                 continue

@@ -39,7 +39,7 @@ def plot_attribute_accuracy(systems: Mapping[str, Mapping[str, Any]], path: Path
     """Grouped bars: one group per attribute, one bar per system."""
     import numpy as np
 
-    from musilingo.metrics.attributes import ATTRIBUTES
+    from musilingo.attributes import ATTRIBUTES
 
     attrs = [a for a in ATTRIBUTES if any(f"{a}_accuracy" in s for s in systems.values())]
     if not attrs:
@@ -186,7 +186,7 @@ def write_report(results: dict, out_dir: Path, items: Sequence[Any] = (),
                "the instrument families named."), "",
                "| attribute | n | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in names) + " |",
                "|---|---:|" + "---:|" * len(names)]
-        from musilingo.metrics.attributes import ATTRIBUTES
+        from musilingo.attributes import ATTRIBUTES
 
         rows = [(a, f"{a}_accuracy") for a in ATTRIBUTES
                 if any(f"{a}_accuracy" in systems[s] for s in names)]
@@ -260,6 +260,6 @@ def write_report(results: dict, out_dir: Path, items: Sequence[Any] = (),
 
 
 def _truth_keys(attr: str) -> tuple[str, ...]:
-    from musilingo.evaluate import ATTRIBUTE_FIELDS
+    from musilingo.attributes import SCHEMA
 
-    return ATTRIBUTE_FIELDS.get(attr, ())
+    return SCHEMA[attr].fields if attr in SCHEMA else ()

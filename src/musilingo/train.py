@@ -187,15 +187,14 @@ _MODES = r"major|minor|ionian|dorian|phrygian|lydian|mixolydian|aeolian|locrian"
 
 def transposed_key_answer(answer: str, tonic: str, mode: str | None, semitones: int) -> str | None:
     """``answer`` with its tonic (``tonic`` followed by a mode word: "B major") renamed
-    ``semitones`` higher, spelt as the corpus spells tonics (``mma_styles.tonic_name``); None
+    ``semitones`` higher, spelt as the corpus spells tonics (``music.transpose_tonic``); None
     unless it names the tonic exactly once (an answer that cannot be renamed safely is not used)."""
-    from musilingo.data.mma_styles import tonic_name
-    from musilingo.metrics.attributes import pitch_class
+    from musilingo.music import transpose_tonic
 
     pattern = re.compile(rf"(?<![\w#]){re.escape(tonic)}(?=\s+(?:{_MODES})\b)")
     if len(pattern.findall(answer)) != 1:
         return None
-    return pattern.sub(tonic_name(pitch_class(tonic) + semitones, (mode or "").lower()), answer)
+    return pattern.sub(transpose_tonic(tonic, (mode or "").lower(), semitones), answer)
 
 
 def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = True) -> list[Sample]:

@@ -22,32 +22,18 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from musilingo.attributes import SCHEMA
 from musilingo.data.manifest import QA, Record, atomic_write_text
+from musilingo.music import meter_name, tempo_class
 
-SLOW_BELOW_BPM = 76.0  # slow < 76 bpm
-FAST_FROM_BPM = 120.0  # moderate 76-119, fast >= 120
 DEFAULT_SAMPLING_RATE = 24_000  # what render.py writes
 
-METER_NAMES = {
-    "2/4": "duple time", "3/4": "waltz time", "4/4": "common time", "2/2": "cut time",
-    "6/8": "compound duple time", "9/8": "compound triple time", "12/8": "compound quadruple time",
-    "3/8": "compound single time", "5/4": "quintuple time", "3/2": "triple time",
-    "4/2": "duple time",
-    "6/4": "compound duple time", "7/8": "septuple time",
-}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                 "ten", "eleven", "twelve")
 
 
 # ------------------------------------------------------------------------------------------
 # Phrases for single attributes
-
-
-def tempo_class(bpm: float) -> str:
-    """"slow" (< 76 bpm), "moderate" (76-119) or "fast" (>= 120)."""
-    if bpm < SLOW_BELOW_BPM:
-        return "slow"
-    return "fast" if bpm >= FAST_FROM_BPM else "moderate"
 
 
 def tempo_phrase(bpm: float) -> str:
@@ -57,7 +43,7 @@ def tempo_phrase(bpm: float) -> str:
 
 def meter_phrase(meter: str) -> str:
     """E.g. "3/4 (waltz time)"."""
-    name = METER_NAMES.get(meter)
+    name = meter_name(meter)
     return f"{meter} ({name})" if name else meter
 
 
@@ -266,21 +252,22 @@ def make_caption(attrs: Mapping[str, Any], seed: int = 0) -> str:
 # Questions and answers
 
 
+# The first wording of each scored attribute is the canonical question evaluation asks.
 _Q = {
-    "instruments": ("What instruments are playing?", "Which instruments can you hear?",
+    "instruments": (SCHEMA["instruments"].question, "Which instruments can you hear?",
                     "What instruments are used in this piece?",
                     "Can you list the instruments in this music?",
                     "What is the instrumentation of this clip?"),
-    "tempo": ("What is the tempo of this music?", "How fast is this piece?",
+    "tempo": (SCHEMA["tempo"].question, "How fast is this piece?",
               "Is this music slow or fast?", "What is the approximate bpm?",
               "At what tempo is this played?"),
-    "meter": ("What is the time signature?", "What meter is this music in?",
+    "meter": (SCHEMA["meter"].question, "What meter is this music in?",
               "How many beats are in a bar?", "Is this in duple or triple time?"),
-    "key": ("What key is this piece in?", "What is the key of this music?",
+    "key": (SCHEMA["key"].question, "What is the key of this music?",
             "Is this piece in a major or a minor key?", "Which key does this music use?"),
-    "style": ("What style of music is this?", "What genre does this piece belong to?",
+    "style": (SCHEMA["style"].question, "What genre does this piece belong to?",
               "How would you describe the style of this music?", "What kind of music is this?"),
-    "drums": ("Are there drums in this music?", "Is there any percussion?",
+    "drums": (SCHEMA["drums"].question, "Is there any percussion?",
               "Does this piece have a drum beat?"),
     "lead": ("Which instrument plays the melody?", "What is the lead instrument?",
              "Which instrument carries the main tune?"),

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musilingo.music import note_name, uses_flats
+
 MMA_STDLIB = Path("/usr/share/mma/lib/stdlib")
 
 # Groove variants that are not a steady groove (one-bar intros, endings, fills, breaks).
@@ -133,25 +135,6 @@ _PROGRESSIONS_MINOR: tuple[tuple[tuple[int, str], ...], ...] = (
 )
 MINOR_PROBABILITY = 0.35  # share of non-blues progressions written in a minor key
 
-_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
-# Conventional tonic spellings (fewest accidentals in the key signature).
-MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
-_FLAT_MAJOR_PCS = {1, 3, 5, 8, 10}  # Db Eb F Ab Bb majors use flats
-
-
-def tonic_name(pc: int, mode: str) -> str:
-    """Conventional spelling of a tonic pitch class (minor-like modes use minor spellings)."""
-    minorish = mode in ("minor", "dorian", "phrygian", "aeolian", "locrian")
-    return (MINOR_TONICS if minorish else MAJOR_TONICS)[pc % 12]
-
-
-def _uses_flats(tonic_pc: int, mode: str) -> bool:
-    relative_major = (tonic_pc + (3 if mode == "minor" else 0)) % 12
-    return relative_major in _FLAT_MAJOR_PCS
-
-
 def style_grooves(style: MmaStyle, lib: Path = MMA_STDLIB) -> list[str]:
     """Groove names defined in a style file, without intros/endings/fills; sorted, unique."""
     path = lib / f"{style.file}.mma"
@@ -184,11 +167,11 @@ def make_progression(style: MmaStyle, tonic_pc: int, mode: str, bars: int,
     else:
         templates = _PROGRESSIONS_MAJOR[style.family]
     template = templates[int(rng.integers(len(templates)))]
-    names = _FLAT_NAMES if _uses_flats(tonic_pc, mode) else _SHARP_NAMES
-    chords = [names[(tonic_pc + off) % 12] + suffix for off, suffix in template]
+    flats = uses_flats(tonic_pc, mode)
+    chords = [note_name(tonic_pc + off, flats) + suffix for off, suffix in template]
     out = [chords[i % len(chords)] for i in range(max(bars - 1, 1))]
     tonic_suffix = template[0][1] if template[0][0] == 0 else ("m" if mode == "minor" else "")
-    out.append(names[tonic_pc % 12] + tonic_suffix)
+    out.append(note_name(tonic_pc, flats) + tonic_suffix)
     return out
 
 

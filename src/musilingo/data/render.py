@@ -42,6 +42,7 @@ import numpy as np
 from musilingo.data import mma_styles
 from musilingo.data.manifest import Record, write_manifest
 from musilingo.errors import ConfigError
+from musilingo.music import tonic_name
 
 SAMPLE_RATE = 24_000  # Hz, mono; what fluidsynth is asked for (-r) and what clips are stored at
 FLUIDSYNTH_GAIN = 0.6  # fluidsynth -g; 0.6 keeps dense MMA grooves from clipping
@@ -686,7 +687,7 @@ def _mma_midi(spec: ClipSpec, rng: np.random.Generator, tmp: Path, deadline: flo
     mode = "minor" if style.family != "blues" and rng.random() < mma_styles.MINOR_PROBABILITY \
         else "major"
     tonic_pc = int(rng.integers(12))
-    tonic = mma_styles.tonic_name(tonic_pc, mode)
+    tonic = tonic_name(tonic_pc, mode)
     # Enough bars for the clip, plus lead-in and a final bar.
     beats = mma_styles.beats_per_bar(style)
     bars = int(math.ceil((spec.clip_len + 4.0) * qpm / 60.0 / beats)) + 2
@@ -914,7 +915,7 @@ def render_clip(spec: ClipSpec, options: RenderOptions) -> dict:
         attrs: dict[str, Any] = {}
         if "key" in meta:
             pc, mode = meta["key"]
-            attrs["key_tonic"] = mma_styles.tonic_name(pc, mode)
+            attrs["key_tonic"] = tonic_name(pc, mode)
             attrs["key_mode"] = mode
         attrs["tempo_bpm"] = round(float(beat_bpm(qpm, meter)), 1)
         attrs["tempo_qpm"] = round(float(qpm), 1)

@@ -4,11 +4,11 @@ Truth format: the keys of a manifest record's ``attributes`` (see ``musilingo.da
 
     {"tempo_bpm": 72.0,                 # float, beats per minute
      "meter": "3/4",                    # time signature "N/D"
-     "instrument_families": ["piano", "strings"],   # General MIDI families, see GM_FAMILIES
+     "instrument_families": ["piano", "strings"],   # General MIDI families, see musilingo.music.GM_FAMILIES
      "drums": false,                    # bool: is there unpitched (GM channel 10) percussion
      "key_tonic": "F#",                 # A-G plus optional "#" / "b"
      "key_mode": "minor",               # "major" / "minor"
-     "style": "waltz"}                  # one of STYLES (synonyms accepted)
+     "style": "waltz"}                  # see musilingo.music.STYLES (synonyms accepted)
 
 Attributes scored (``score_attribute(attr, prediction_text, truth) -> float`` in [0, 1]):
 
@@ -29,7 +29,9 @@ negative claims, attributes with a small closed class set (tempo class, mode, to
 1/(classes left), i.e. the chance of a guess consistent with the answer; the others earn 0. An
 answer that claims nothing scores 0.
 
-This module parses English only, uses no model, and does not score free-form captions.
+This module parses English only, uses no model, and does not score free-form captions. The music
+knowledge it reads (tempo thresholds, meters, families, styles, pitch classes) is
+:mod:`musilingo.music`; the attribute names are :mod:`musilingo.attributes`.
 """
 
 from __future__ import annotations
@@ -38,23 +40,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+from musilingo.attributes import ATTRIBUTES
 from musilingo.metrics.text import fold_symbols, normalize_text
-
-ATTRIBUTES = ("tempo", "meter", "instruments", "drums", "key", "style")
-
-# --- tempo -----------------------------------------------------------------------------------
-# The one place the tempo thresholds live: slow < SLOW_BELOW_BPM <= moderate < FAST_FROM_BPM <= fast.
-SLOW_BELOW_BPM = 76.0  # bottom of andante
-FAST_FROM_BPM = 120.0  # allegro and up
-TEMPO_CLASSES = ("slow", "moderate", "fast")
-
-
-def tempo_class(bpm: float) -> str:
-    """``"slow"`` below 76 bpm, ``"fast"`` from 120 bpm, ``"moderate"`` in between."""
-    if bpm < SLOW_BELOW_BPM:
-        return "slow"
-    return "fast" if bpm >= FAST_FROM_BPM else "moderate"
-
+from musilingo.music import (
+    GM_FAMILIES,
+    STYLES,
+    TEMPO_CLASSES,
+    canonical_style,
+    meter_category,
+    pitch_class,
+    tempo_class,
+)
 
 _TEMPO_WORDS = {
     "slow": r"slow(?:ly|-paced|-moving|-tempo)?|very slow|largo|lento|adagio|grave|larghetto"
@@ -98,23 +94,7 @@ _METER_WORDS = {  # phrase -> signature (exact claim) or category (category clai
 }  # fmt: skip
 
 
-def meter_category(signature: str) -> str:
-    """``"3/4"`` -> ``"triple simple"``, ``"6/8"`` -> ``"duple compound"``, ``"5/4"`` -> ``"irregular"``."""
-    num, _, _den = signature.partition("/")
-    n = int(num)
-    if n in (6, 9, 12):
-        return {6: "duple", 9: "triple", 12: "quadruple"}[n] + " compound"
-    if n in (2, 3, 4):
-        return {2: "duple", 3: "triple", 4: "quadruple"}[n] + " simple"
-    return "irregular"
-
-
 # --- instruments (General MIDI families) -----------------------------------------------------
-GM_FAMILIES = (
-    "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
-    "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive",
-    "sound effects",
-)  # fmt: skip
 DRUMS = "drums"  # unpitched percussion (GM channel 10), scored by the ``drums`` attribute
 # name -> families. Deviations from a literal GM reading, on purpose: "fiddle" is a violin
 # (strings, not GM 111), "double/upright bass" is the jazz bass (bass, not strings' contrabass),
@@ -183,7 +163,6 @@ _NO_DRUM_WORDS = ("drumless", "percussionless", "unaccompanied by percussion", "
                   "a capella")
 
 # --- key ---------------------------------------------------------------------------------------
-_PITCH_CLASS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 _ACC = r"(?P<acc>#|b(?![a-z])|-?sharp|-?flat|\s+sharp|\s+flat)?"
 _MODE = r"(?:\s*-?\s*(?P<mode>major|minor|maj|min|m)(?![a-z]))?"
 _TONIC_RE = re.compile(rf"(?<![\w'#-])(?P<letter>[A-Ga-g]){_ACC}{_MODE}")
@@ -199,57 +178,6 @@ _KEY_CONTEXT = re.compile(r"(?:key|tonic|tonality|tonal center|home note|centere
 _KEY_NOUNS = re.compile(r"\s*(?:key|keys|tonality|mode|scale|feel|chord|chords|progression|"
                         r"harmony|harmonies|sound|third|seventh|role|part|change|influence|"
                         r"difference|element)\b")
-
-# --- style -------------------------------------------------------------------------------------
-STYLES: dict[str, str] = {}  # synonym -> canonical style
-
-
-def _style(canonical: str, *synonyms: str) -> None:
-    for s in (canonical, *synonyms):
-        STYLES[s] = canonical
-
-
-_style("bossa nova", "bossa", "bossa-nova", "bossanova")
-_style("swing", "jazz swing", "swing jazz", "swinging", "big band swing", "big band")
-_style("jazz", "jazzy", "bebop", "bop", "cool jazz", "smooth jazz")
-_style("waltz", "valse", "waltzes")
-_style("tango", "argentine tango")
-_style("march", "marching", "military march", "marches")
-_style("polka")
-_style("rock", "rock and roll", "rock 'n' roll", "rock n roll", "rock'n'roll", "hard rock",
-       "classic rock", "rock music")
-_style("blues", "bluesy", "12-bar blues", "twelve-bar blues")
-_style("country", "country and western", "country music", "bluegrass")
-_style("reel", "reels")
-_style("jig", "jigs", "gigue", "slip jig")
-_style("hornpipe")
-_style("chorale", "hymn", "hymns", "church hymn", "chorales")
-_style("minuet", "menuet")
-_style("mazurka")
-_style("ragtime", "rag")
-_style("folk", "folk song", "folk tune", "folk music")
-_style("classical", "classical music")
-_style("baroque")
-_style("pop", "pop music", "pop song")
-_style("funk", "funky")
-_style("reggae")
-_style("samba")
-_style("habanera")
-_style("gospel")
-_style("metal", "heavy metal")
-_style("hip hop", "hip-hop", "rap")
-_style("electronic", "edm", "techno", "house music")
-_style("disco")
-_style("lullaby")
-_style("ballad")
-_style("latin")
-_style("celtic", "irish")
-_style("fugue")
-_style("gavotte")
-_style("sarabande")
-_style("bolero")
-_style("rumba")
-_style("cha-cha", "cha cha", "cha-cha-cha")
 
 # --- negation ----------------------------------------------------------------------------------
 _CLAUSE_SPLIT = re.compile(r"[.;:!?,()]|\s(?:but|however|although|though|whereas|yet|instead|"
@@ -454,20 +382,6 @@ def _tonic_name(letter: str, acc: str | None) -> str:
     return letter.upper() + {"#": "#", "sharp": "#", "b": "b", "flat": "b"}.get(acc, "")
 
 
-def pitch_class(tonic: str) -> int:
-    """``"F#"`` / ``"Gb"`` / ``"G-flat"`` -> 6."""
-    t = normalize_text(tonic).replace("-", "").replace(" ", "")
-    pc = _PITCH_CLASS[t[0]]
-    rest = t[1:]
-    if rest in ("#", "sharp"):
-        pc += 1
-    elif rest in ("b", "flat"):
-        pc -= 1
-    elif rest:
-        raise ValueError(f"not a tonic: {tonic!r}")
-    return pc % 12
-
-
 @dataclass
 class KeyClaims:
     """Tonic and mode claims of an answer."""
@@ -537,15 +451,6 @@ def parse_key(text: str) -> KeyClaims:
 
 
 _STYLE_RE = _phrase_regex(STYLES)
-
-
-def canonical_style(style: str) -> str:
-    """Fold a style name or synonym to its canonical name ("bossa" -> "bossa nova")."""
-    s = re.sub(r"[\s-]+", " ", normalize_text(style))
-    for key, value in STYLES.items():
-        if re.sub(r"[\s-]+", " ", key) == s:
-            return value
-    return s
 
 
 def parse_style(text: str) -> Claims:

@@ -1,0 +1,190 @@
+"""Music knowledge every part of musilingo shares: pitch classes and their spelling, tempo
+classes, meters, General MIDI instrument families and style names.
+
+Data (captions, rendering), training (transposed key answers), evaluation (classes, baselines,
+confusion labels) and the answer parser (``metrics/attributes.py``) all read these tables and
+functions, so a threshold or a spelling is decided here once.
+
+What it does not do: parse free text (``metrics/attributes.py``), say which attributes a clip's
+truth carries or how one is asked about (``attributes.py``), or measure anything from audio.
+Pure Python, no heavy imports.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- pitch classes and their spelling --------------------------------------------------------
+LETTER_PITCH_CLASS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+# Conventional tonic spellings: the fewest accidentals in the key signature.
+MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+MINOR_LIKE_MODES = ("minor", "dorian", "phrygian", "aeolian", "locrian")
+MODES = ("major", "minor")  # the modes the key attribute is scored on
+_FLAT_MAJOR_KEYS = {1, 3, 5, 8, 10}  # Db Eb F Ab Bb major (and their relative minors) use flats
+_ACCIDENTAL = {"": 0, "#": 1, "sharp": 1, "b": -1, "flat": -1}
+
+
+def pitch_class(name: str) -> int:
+    """A note or tonic name -> pitch class 0-11: ``"F#"``, ``"Gb"``, ``"G-flat"``, ``"f sharp"``,
+    ``"F♯"`` -> 6; ``"B#"`` -> 0. Raises ValueError for anything else."""
+    from musilingo.metrics.text import normalize_text
+
+    t = normalize_text(str(name)).replace("-", "").replace(" ", "")
+    if not t or t[0] not in LETTER_PITCH_CLASS or t[1:] not in _ACCIDENTAL:
+        raise ValueError(f"not a tonic: {name!r}")
+    return (LETTER_PITCH_CLASS[t[0]] + _ACCIDENTAL[t[1:]]) % 12
+
+
+def tonic_name(pc: int, mode: str | None = None) -> str:
+    """The conventional spelling of tonic pitch class ``pc`` in ``mode``: minor-like modes take
+    the minor spellings (``tonic_name(8, "minor")`` -> ``"G#"``), anything else the major ones
+    (``tonic_name(8, "major")`` -> ``"Ab"``). One spelling per (pitch class, mode), so it also
+    labels classes (``tonic_name(pitch_class("Gb"), "major")`` -> ``"F#"``)."""
+    minor_like = (mode or "").lower() in MINOR_LIKE_MODES
+    return (MINOR_TONICS if minor_like else MAJOR_TONICS)[pc % 12]
+
+
+def uses_flats(tonic_pc: int, mode: str) -> bool:
+    """Whether the key of ``tonic_pc`` ``mode`` ("major" / "minor") is written with flats."""
+    relative_major = (tonic_pc + (3 if mode == "minor" else 0)) % 12
+    return relative_major in _FLAT_MAJOR_KEYS
+
+
+def note_name(pc: int, flats: bool) -> str:
+    """``note_name(10, flats=True)`` -> ``"Bb"``; with ``flats=False`` -> ``"A#"``."""
+    return (FLAT_NAMES if flats else SHARP_NAMES)[pc % 12]
+
+
+def transpose_tonic(tonic: str, mode: str | None, semitones: int) -> str:
+    """``tonic`` moved by ``semitones``, spelt conventionally for ``mode``:
+    ``transpose_tonic("A", "minor", 3)`` -> ``"C"``."""
+    return tonic_name(pitch_class(tonic) + semitones, mode)
+
+
+# --- tempo -------------------------------------------------------------------------------------
+SLOW_BELOW_BPM = 76.0  # bottom of andante: slow < 76 bpm
+FAST_FROM_BPM = 120.0  # allegro and up: moderate 76-119.9, fast >= 120
+TEMPO_CLASSES = ("slow", "moderate", "fast")
+
+
+def tempo_class(bpm: float) -> str:
+    """``"slow"`` below 76 bpm, ``"fast"`` from 120 bpm, ``"moderate"`` in between."""
+    if bpm < SLOW_BELOW_BPM:
+        return "slow"
+    return "fast" if bpm >= FAST_FROM_BPM else "moderate"
+
+
+# --- meter -------------------------------------------------------------------------------------
+METER_NAMES = {
+    "2/4": "duple time", "3/4": "waltz time", "4/4": "common time", "2/2": "cut time",
+    "6/8": "compound duple time", "9/8": "compound triple time", "12/8": "compound quadruple time",
+    "3/8": "compound single time", "5/4": "quintuple time", "3/2": "triple time",
+    "4/2": "duple time", "6/4": "compound duple time", "7/8": "septuple time",
+}  # fmt: skip
+_SIGNATURE_RE = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{1,2})\s*$")
+
+
+def meter_category(signature: str) -> str:
+    """``"3/4"`` -> ``"triple simple"``, ``"6/8"`` -> ``"duple compound"``, ``"5/4"`` ->
+    ``"irregular"``. Raises ValueError when ``signature`` is not ``"N/D"``."""
+    m = _SIGNATURE_RE.match(str(signature))
+    if not m:
+        raise ValueError(f"not a time signature: {signature!r}")
+    n = int(m.group(1))
+    if n in (6, 9, 12):
+        return {6: "duple", 9: "triple", 12: "quadruple"}[n] + " compound"
+    if n in (2, 3, 4):
+        return {2: "duple", 3: "triple", 4: "quadruple"}[n] + " simple"
+    return "irregular"
+
+
+def meter_name(signature: str) -> str | None:
+    """The common name of a time signature (``"3/4"`` -> ``"waltz time"``), None if it has none."""
+    return METER_NAMES.get(signature)
+
+
+# --- instruments -------------------------------------------------------------------------------
+GM_FAMILIES = (
+    "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+    "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive",
+    "sound effects",
+)  # fmt: skip
+#: A word that names exactly one General MIDI family (the answer parser reads it back as that
+#: family alone; ``tests/test_music.py`` checks it), for sentences that state a family class.
+FAMILY_WORDS = {
+    "piano": "piano", "chromatic percussion": "celesta", "organ": "organ", "guitar": "guitar",
+    "bass": "bass", "strings": "strings", "ensemble": "string ensemble", "brass": "brass",
+    "reed": "saxophone", "pipe": "flute", "synth lead": "synth lead", "synth pad": "synth pad",
+    "synth effects": "synth effects", "ethnic": "sitar", "percussive": "steel drums",
+    "sound effects": "sound effects",
+}  # fmt: skip
+
+
+def family_word(family: str) -> str:
+    """A word the answer parser reads as exactly ``family`` (``"reed"`` -> ``"saxophone"``)."""
+    return FAMILY_WORDS.get(family, family)
+
+
+# --- styles ------------------------------------------------------------------------------------
+STYLES: dict[str, str] = {}  # name or synonym -> canonical style name
+
+
+def _style(canonical: str, *synonyms: str) -> None:
+    for s in (canonical, *synonyms):
+        STYLES[s] = canonical
+
+
+_style("bossa nova", "bossa", "bossa-nova", "bossanova")
+_style("swing", "jazz swing", "swing jazz", "swinging", "big band swing", "big band")
+_style("jazz", "jazzy", "bebop", "bop", "cool jazz", "smooth jazz")
+_style("waltz", "valse", "waltzes")
+_style("tango", "argentine tango")
+_style("march", "marching", "military march", "marches")
+_style("polka")
+_style("rock", "rock and roll", "rock 'n' roll", "rock n roll", "rock'n'roll", "hard rock",
+       "classic rock", "rock music")
+_style("blues", "bluesy", "12-bar blues", "twelve-bar blues")
+_style("country", "country and western", "country music", "bluegrass")
+_style("reel", "reels")
+_style("jig", "jigs", "gigue", "slip jig")
+_style("hornpipe")
+_style("chorale", "hymn", "hymns", "church hymn", "chorales")
+_style("minuet", "menuet")
+_style("mazurka")
+_style("ragtime", "rag")
+_style("folk", "folk song", "folk tune", "folk music")
+_style("classical", "classical music")
+_style("baroque")
+_style("pop", "pop music", "pop song")
+_style("funk", "funky")
+_style("reggae")
+_style("samba")
+_style("habanera")
+_style("gospel")
+_style("metal", "heavy metal")
+_style("hip hop", "hip-hop", "rap")
+_style("electronic", "edm", "techno", "house music")
+_style("disco")
+_style("lullaby")
+_style("ballad")
+_style("latin")
+_style("celtic", "irish")
+_style("fugue")
+_style("gavotte")
+_style("sarabande")
+_style("bolero")
+_style("rumba")
+_style("cha-cha", "cha cha", "cha-cha-cha")
+_SPACED_STYLES = {re.sub(r"[\s-]+", " ", k): v for k, v in STYLES.items()}
+
+
+def canonical_style(style: str) -> str:
+    """Fold a style name or synonym to its canonical name (``"Bossa"`` -> ``"bossa nova"``);
+    an unknown style comes back normalised (lower case, single spaces)."""
+    from musilingo.metrics.text import normalize_text
+
+    s = re.sub(r"[\s-]+", " ", normalize_text(style))
+    return _SPACED_STYLES.get(s, s)
