@@ -1,4 +1,6 @@
-"""The serving building blocks without HTTP or a model: the batcher and the conversation store."""
+"""The serving building blocks without a server or a model: the batcher, the conversation store,
+the request-limits middleware (paths under a mount's ``root_path``, exempt paths) and the
+``/v1/limits`` answer built from the settings."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import torch
 
 from musilingo.serve.batcher import Batcher, BatcherClosed
 from musilingo.serve.conversations import ConversationStore
+from musilingo.serve.limits import InFlight, RequestLimits, route_path
+from musilingo.serve.settings import ServeSettings
 
 
 def run(coro):
@@ -149,3 +153,79 @@ def test_conversation_store_one_turn():
     assert [t.question for t in store.prompt_turns(conv, "q2")] == ["q2"]
     time.sleep(0)  # the real clock works too
     assert store.expires_in_s(conv) > 0
+
+
+# ---------------------------------------------------------------------------- request limits
+@pytest.mark.parametrize(("path", "root", "inside"), [
+    ("/v1/chat", "", "/v1/chat"),
+    ("/musilingo/v1/chat", "/musilingo", "/v1/chat"),  # Starlette Mount, uvicorn --root-path
+    ("/musilingo/v1/chat", "/musilingo/", "/v1/chat"),
+    ("/musilingo", "/musilingo", "/"),
+    ("/v1/chat", "/musilingo", "/v1/chat"),  # servers that strip the root_path from path
+    ("/musilingo2/v1/chat", "/musilingo", "/musilingo2/v1/chat"),  # not under the root
+])
+def test_route_path_drops_the_root_path(path, root, inside):
+    assert route_path({"type": "http", "path": path, "root_path": root}) == inside
+
+
+def call_limited(middleware, path, root_path="", method="GET", body=b"", length=None):
+    """Send one request through ``middleware``; return (status, whether the app was reached)."""
+    reached = []
+    headers = [] if length is None else [(b"content-length", str(length).encode())]
+    scope = {"type": "http", "method": method, "path": path, "root_path": root_path,
+             "headers": headers}
+    sent: list[dict] = []
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+        await receive()  # reads the body, as a route with a form would
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    run(middleware(app)(scope, receive, send))
+    return sent[0]["status"], bool(reached)
+
+
+def test_request_limits_hold_under_a_prefix_and_skip_exempt_paths():
+    in_flight = InFlight()
+
+    def middleware(app):
+        return RequestLimits(app, in_flight=in_flight, max_queue=1, max_body_bytes=100,
+                             retry_after_s=1, max_upload_mb=0.0001, exempt=("/v1/limits",))
+
+    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST", length=500) == (413, False)
+    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST", b"x" * 500) == (413, True)
+    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST", b"x", 1) == (200, True)
+    in_flight.active = 1
+    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST") == (503, False)
+    assert call_limited(middleware, "/v1/caption", "", "POST") == (503, False)
+    assert call_limited(middleware, "/musilingo/v1/limits", "/musilingo") == (200, True)
+    assert call_limited(middleware, "/v1/limits") == (200, True)
+    assert call_limited(middleware, "/musilingo/health", "/musilingo") == (200, True)
+    assert in_flight.active == 1
+
+
+def test_limits_answer_follows_the_settings_and_the_decoders():
+    pytest.importorskip("fastapi")
+    from musilingo.audio import AUDIO_EXTENSIONS
+    from musilingo.serve.app import audio_extensions, limits_of
+
+    with_ffmpeg = audio_extensions(ffmpeg=True)
+    without = audio_extensions(ffmpeg=False)
+    assert with_ffmpeg == list(AUDIO_EXTENSIONS)
+    assert {".wav", ".flac", ".ogg", ".mp3"} <= set(without)
+    assert not {".m4a", ".aac", ".wma", ".mp4", ".webm"} & set(without)  # only ffmpeg reads these
+    settings = ServeSettings(max_upload_mb=2.5, max_duration_s=30, max_question_chars=100)
+    limits = limits_of(settings, without)
+    assert limits.max_upload_bytes == settings.max_upload_bytes == int(2.5 * 1024 * 1024)
+    assert (limits.max_duration_s, limits.max_question_chars) == (30, 100)
+    assert limits.max_turns == settings.max_turns and limits.max_queue == settings.max_queue
+    assert limits.conversation_ttl_s == settings.conversation_ttl_s
+    assert limits.audio_mime_types == ["audio/*"]
+    assert limits_of(settings, with_ffmpeg).audio_mime_types == ["audio/*", "video/*"]

@@ -6,23 +6,28 @@
 - ``POST /v1/ask``      audio ``file`` + ``question`` -> answer
 - ``POST /v1/chat``     ``message`` + ``file`` (first turn) or ``conversation_id`` (later turns)
 - ``DELETE /v1/chat/{conversation_id}``  forget a conversation
-- ``GET /health``       model, device, queue length, uptime, batch counters
+- ``GET /v1/limits``    what the server accepts (upload MiB, audio seconds, message length, ...)
+- ``GET /health``       model, device, queue length, uptime, batch counters, caption instruction
 - ``GET /openapi.json`` the schema; ``GET /`` the page (``static/``, no external CDN)
 
 Requests only ever carry uploads and text: no route takes a server-side path. Every error is JSON
 ``{"error": code, "detail": sentence}``. Swagger/ReDoc pages are off (they load from a CDN).
-The work itself is in ``pipeline.py``, the limits in ``limits.py``.
+The page refers to everything by relative URLs, so the app also works mounted under a path prefix
+(``Mount("/musilingo", app)`` or a reverse proxy with ``--root-path``). The work itself is in
+``pipeline.py``, the limits in ``limits.py`` (enforced) and ``settings.py`` (their values).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
+import soundfile as sf
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -30,6 +35,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from musilingo import __version__
+from musilingo.audio import AUDIO_EXTENSIONS
 from musilingo.model import MusiLingo
 from musilingo.prompts import CAPTION_INSTRUCTION
 from musilingo.serve.limits import InFlight, RequestLimits
@@ -40,6 +46,7 @@ from musilingo.serve.schemas import (
     ErrorResponse,
     HealthResponse,
     KindStats,
+    LimitsResponse,
 )
 from musilingo.serve.settings import ServeSettings
 
@@ -53,6 +60,11 @@ _ERRORS = {code: {"model": ErrorResponse, "description": text} for code, text in
     503: "queue full (queue_full); see the Retry-After header",
     504: "the model did not answer in time (timeout)",
 }.items()}
+
+# extensions libsndfile reads itself (by its format name); the rest of AUDIO_EXTENSIONS needs ffmpeg
+_SNDFILE_FORMAT = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".opus": "OGG",
+                   ".mp3": "MP3", ".aif": "AIFF", ".aiff": "AIFF", ".au": "AU", ".w64": "W64",
+                   ".caf": "CAF"}
 
 AudioFile = Annotated[UploadFile, File(description="audio: wav, flac, ogg, mp3, m4a, webm...")]
 
@@ -77,7 +89,8 @@ def create_app(model: MusiLingo, settings: ServeSettings | None = None) -> FastA
 
     app.add_middleware(RequestLimits, in_flight=in_flight, max_queue=settings.max_queue,
                        max_body_bytes=settings.max_body_bytes,
-                       retry_after_s=settings.retry_after_s, max_upload_mb=settings.max_upload_mb)
+                       retry_after_s=settings.retry_after_s, max_upload_mb=settings.max_upload_mb,
+                       exempt=("/v1/limits",))
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -113,12 +126,20 @@ def create_app(model: MusiLingo, settings: ServeSettings | None = None) -> FastA
         if not service.conversations.delete(conversation_id):
             raise ServeError(404, "unknown_conversation", "this conversation is unknown or has expired")
 
+    extensions = audio_extensions()
+
+    @app.get("/v1/limits", response_model=LimitsResponse, tags=["service"])
+    async def get_limits() -> LimitsResponse:
+        """What this server accepts, to check a file before uploading it (never queued)."""
+        return limits_of(settings, extensions)
+
     @app.get("/health", response_model=HealthResponse, tags=["service"])
     async def health() -> HealthResponse:
         """Model, device, queue and uptime; answers even while the model is busy."""
         return HealthResponse(
             status="ok", model=settings.model, device=str(model.device),
             trained=bool(model.config.trained), version=__version__,
+            caption_instruction=CAPTION_INSTRUCTION,
             uptime_s=round(time.monotonic() - service.started, 1),
             queue_length=service.batcher.pending(), active_requests=in_flight.active,
             max_queue=settings.max_queue, conversations=len(service.conversations),
@@ -130,6 +151,31 @@ def create_app(model: MusiLingo, settings: ServeSettings | None = None) -> FastA
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def audio_extensions(ffmpeg: bool | None = None) -> list[str]:
+    """The extensions uploads may have: all of ``AUDIO_EXTENSIONS`` with ffmpeg installed, else
+    those libsndfile reads itself."""
+    if ffmpeg is None:
+        ffmpeg = shutil.which("ffmpeg") is not None
+    if ffmpeg:
+        return list(AUDIO_EXTENSIONS)
+    formats = {name.upper() for name in sf.available_formats()}
+    return [ext for ext in AUDIO_EXTENSIONS if _SNDFILE_FORMAT.get(ext) in formats]
+
+
+def limits_of(settings: ServeSettings, extensions: list[str] | None = None) -> LimitsResponse:
+    """The ``/v1/limits`` answer for ``settings`` (``extensions``: :func:`audio_extensions`)."""
+    extensions = audio_extensions() if extensions is None else extensions
+    video = any(ext in extensions for ext in (".mp4", ".webm", ".mka"))
+    return LimitsResponse(
+        max_upload_mb=settings.max_upload_mb, max_upload_bytes=settings.max_upload_bytes,
+        max_duration_s=settings.max_duration_s, max_question_chars=settings.max_question_chars,
+        max_turns=settings.max_turns, max_conversations=settings.max_conversations,
+        conversation_ttl_s=settings.conversation_ttl_s,
+        request_timeout_s=settings.request_timeout_s, max_queue=settings.max_queue,
+        retry_after_s=settings.retry_after_s, audio_extensions=extensions,
+        audio_mime_types=["audio/*", "video/*"] if video else ["audio/*"])
 
 
 async def _read(service: InferenceService, file: UploadFile) -> bytes:

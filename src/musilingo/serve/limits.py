@@ -11,8 +11,12 @@
 
 Before either answer the rest of the body is read and thrown away (up to ``DRAIN_BYTES`` past the
 limit): a client that is still sending when the server closes the connection would otherwise see a
-reset instead of the answer. Both answers use the service's JSON error shape ``{"error": ..., "detail": ...}``. This module does
-not know about audio or the model.
+reset instead of the answer. Both answers use the service's JSON error shape ``{"error": ..., "detail": ...}``.
+
+Paths are matched without the ASGI ``root_path``, so the limits hold when the app is mounted under
+a prefix (a Starlette ``Mount``, ``uvicorn --root-path`` behind a reverse proxy). ``exempt`` paths
+(cheap ``GET``s such as ``/v1/limits``) pass through uncounted, so they answer while the queue is
+full. This module does not know about audio or the model.
 """
 
 from __future__ import annotations
@@ -60,8 +64,10 @@ class RequestLimits:
     """ASGI middleware: admission control and a streaming body-size limit for ``prefix`` paths."""
 
     def __init__(self, app: ASGIApp, in_flight: InFlight, max_queue: int, max_body_bytes: int,
-                 retry_after_s: int, max_upload_mb: float, prefix: str = "/v1/"):
+                 retry_after_s: int, max_upload_mb: float, prefix: str = "/v1/",
+                 exempt: tuple[str, ...] = ()):
         self.app = app
+        self.exempt = frozenset(exempt)
         self.in_flight = in_flight
         self.max_queue = max_queue
         self.max_body_bytes = max_body_bytes
@@ -74,7 +80,8 @@ class RequestLimits:
                 "send a shorter or more compressed file")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        path = route_path(scope) if scope["type"] == "http" else ""
+        if not path.startswith(self.prefix) or path in self.exempt:
             await self.app(scope, receive, send)
             return
         length = _content_length(scope)
@@ -142,6 +149,15 @@ async def _drain(receive: Receive, budget: int) -> bool:
         if not message.get("more_body", False):
             return True
     return False
+
+
+def route_path(scope: Scope) -> str:
+    """The request path inside the app: ``path`` without the ``root_path`` it is mounted under."""
+    path: str = scope.get("path", "")
+    root = scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):] or "/"
+    return path
 
 
 def _content_length(scope: Scope) -> int | None:

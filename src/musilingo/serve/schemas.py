@@ -66,12 +66,39 @@ class HealthResponse(BaseModel):
     device: str
     trained: bool = Field(description="False: the projection is untrained; answers ignore the audio")
     version: str
+    caption_instruction: str = Field(
+        "", description="the instruction /v1/caption answers; sent as the first /v1/chat message "
+        "it gives the same caption and starts a conversation about the upload")
     uptime_s: float
     queue_length: int = Field(description="model work items waiting for the worker")
     active_requests: int = Field(description="API requests in the server now")
     max_queue: int
     conversations: int
     batches: dict[str, KindStats] = Field(description="per kind of work: encode, generate")
+
+
+class LimitsResponse(BaseModel):
+    """``GET /v1/limits``: what this server accepts, so clients can check before uploading."""
+
+    max_upload_mb: float = Field(description="largest accepted upload in MiB (413 upload_too_large)")
+    max_upload_bytes: int = Field(description="the same limit in bytes")
+    max_duration_s: float = Field(description="longest accepted audio in seconds (413 audio_too_long)")
+    max_question_chars: int = Field(
+        description="longest accepted question or chat message, in characters (422 beyond)")
+    max_turns: int = Field(
+        description="turns of history a conversation keeps; older turns are forgotten, not refused")
+    max_conversations: int = Field(
+        description="conversations kept at once; the least recently used one is dropped beyond")
+    conversation_ttl_s: float = Field(
+        description="a conversation idle this long is forgotten (404 unknown_conversation)")
+    request_timeout_s: float = Field(description="a request taking longer gets 504 timeout")
+    max_queue: int = Field(description="API requests admitted at once (503 queue_full beyond)")
+    retry_after_s: int = Field(description="the Retry-After sent with a 503")
+    audio_extensions: list[str] = Field(
+        description="file name extensions this server can decode, e.g. '.wav' (a hint: the "
+        "content decides, not the name)")
+    audio_mime_types: list[str] = Field(
+        description="media type patterns for a file chooser's accept attribute, e.g. 'audio/*'")
 
 
 class ErrorResponse(BaseModel):
