@@ -1,14 +1,17 @@
 """The HTTP service end to end: a real uvicorn server on a free loopback port, the tiny model.
 
-Every endpoint, every limit (upload size, audio duration, queue length, timeout), bad files,
-chat history and expiry, and 50 concurrent requests that must all be answered in fewer model
-calls than requests (batching). Limits are shrunk per test so each one triggers cheaply.
+Every endpoint, every limit (upload size, audio duration, queue length, timeout) and the
+``/v1/limits`` route that states them, bad files, chat history and expiry, the caption as a chat's
+first message (one upload for both), the app mounted under a path prefix with the page's relative
+URLs, and 50 concurrent requests that must all be answered in fewer model calls than requests
+(batching). Limits are shrunk per test so each one triggers cheaply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import re
 import socket
 import threading
 import time
@@ -364,3 +367,120 @@ def test_serve_command_parser_and_entry(monkeypatch, tiny_model):
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8000
     assert seen["app"].state.settings.max_batch == 1
     assert seen["app"].state.settings.cors_origins == ["http://a"]
+
+
+# ---------------------------------------------------------------------------- limits route, prefix
+def test_limits_route_says_what_the_settings_enforce(tiny_model):
+    from fastapi.testclient import TestClient
+
+    settings = ServeSettings(model="tiny", max_upload_mb=3, max_duration_s=90, max_question_chars=500,
+                             max_turns=4, max_conversations=7, conversation_ttl_min=2,
+                             request_timeout_s=33, max_queue=5, retry_after_s=4)
+    client = TestClient(create_app(tiny_model, settings))
+    r = client.get("/v1/limits")
+    assert r.status_code == 200
+    assert r.json() == {
+        "max_upload_mb": 3.0, "max_upload_bytes": 3 * 1024 * 1024, "max_duration_s": 90.0,
+        "max_question_chars": 500, "max_turns": 4, "max_conversations": 7,
+        "conversation_ttl_s": 120.0, "request_timeout_s": 33.0, "max_queue": 5, "retry_after_s": 4,
+        "audio_extensions": r.json()["audio_extensions"], "audio_mime_types": r.json()["audio_mime_types"]}
+    assert {".wav", ".flac", ".mp3"} <= set(r.json()["audio_extensions"])
+    assert "audio/*" in r.json()["audio_mime_types"]
+    schema = client.get("/openapi.json").json()
+    ok = schema["paths"]["/v1/limits"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/LimitsResponse")
+    assert "max_upload_mb" in schema["components"]["schemas"]["LimitsResponse"]["required"]
+    # the limits it states are the ones it enforces
+    settings.max_upload_mb = 0.01
+    assert client.get("/v1/limits").json()["max_upload_bytes"] == int(0.01 * 1024 * 1024)
+
+
+def test_limits_answer_while_the_queue_is_full(tiny_model):
+    from fastapi.testclient import TestClient
+
+    app = create_app(tiny_model, ServeSettings(model="tiny", max_queue=1))
+    client = TestClient(app)
+    app.state.in_flight.active = 1  # as if one request were in progress
+    try:
+        assert client.get("/v1/limits").status_code == 200  # never queued
+        assert_error(client.post("/v1/caption", files={"file": ("a.wav", wav_bytes(0.5))}), 503,
+                     "queue_full")
+    finally:
+        app.state.in_flight.active = 0
+
+
+def test_one_upload_gives_the_caption_and_a_conversation(server):
+    url, app = server
+    instruction = httpx.get(url + "/health").json()["caption_instruction"]
+    assert instruction == "Please give a caption to the music."
+    audio = wav_bytes(2.0, freq=300.0)
+    caption = post(url, "/v1/caption", audio).json()
+    first = post(url, "/v1/chat", audio, message=instruction).json()
+    assert first["text"] == caption["text"] and first["turn"] == 1  # the same caption ...
+    later = post(url, "/v1/chat", conversation_id=first["conversation_id"], message="Is it loud?")
+    assert later.status_code == 200 and later.json()["turn"] == 2  # ... and a chat, no new upload
+    conv = app.state.service.conversations.get(first["conversation_id"])
+    assert [t.question for t in conv.turns] == [instruction, "Is it loud?"]
+
+
+ABSOLUTE_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']/|fetch\(\s*[`"']/|["'`]/(?:v1|health|static)\b""")
+
+
+def test_page_refers_to_everything_by_relative_urls():
+    from musilingo.serve.app import STATIC_DIR
+
+    for name in ("index.html", "app.js", "style.css"):
+        text = (STATIC_DIR / name).read_text()
+        assert not ABSOLUTE_URL.search(text), (name, ABSOLUTE_URL.search(text))
+        assert "url(/" not in text.replace(" ", "")
+    html = (STATIC_DIR / "index.html").read_text()
+    assert 'src="static/app.js"' in html and 'href="static/style.css"' in html
+    js = (STATIC_DIR / "app.js").read_text()
+    for relative in ('fetch("health")', 'fetch("v1/limits")', 'post("v1/chat"'):
+        assert relative in js
+    assert ABSOLUTE_URL.search('fetch("/v1/chat")') and ABSOLUTE_URL.search('<a href="/x">')
+
+
+def mounted(app, prefix: str = "/musilingo"):
+    """``app`` under ``prefix``, as a reverse proxy with a path prefix would serve it."""
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    @asynccontextmanager
+    async def lifespan(_):
+        async with app.router.lifespan_context(app):
+            yield
+
+    return Starlette(routes=[Mount(prefix, app=app)], lifespan=lifespan)
+
+
+def test_app_works_and_keeps_its_limits_under_a_path_prefix(tiny_model):
+    from fastapi.testclient import TestClient
+
+    app = create_app(tiny_model, ServeSettings(model="tiny", max_upload_mb=0.05, max_queue=1))
+    with TestClient(mounted(app)) as client:
+        page = client.get("/musilingo/")
+        assert page.status_code == 200 and "<canvas" in page.text
+        for asset in ("static/app.js", "static/style.css"):  # where the page's relative URLs lead
+            assert client.get("/musilingo/" + asset).status_code == 200
+        assert client.get("/musilingo/health").json()["model"] == "tiny"
+        assert client.get("/musilingo/v1/limits").json()["max_upload_mb"] == 0.05
+        r = client.post("/musilingo/v1/chat", files={"file": ("a.wav", wav_bytes(0.5))},
+                        data={"message": "hi"})
+        assert r.status_code == 200, r.text
+        cid = r.json()["conversation_id"]
+        assert client.post("/musilingo/v1/chat", data={"message": "more?", "conversation_id": cid}
+                           ).json()["turn"] == 2
+        assert client.delete(f"/musilingo/v1/chat/{cid}").status_code == 204
+        # the middleware limits still apply under the prefix
+        assert_error(client.post("/musilingo/v1/caption", files={"file": ("a.wav", wav_bytes(3.0))}),
+                     413, "upload_too_large")
+        app.state.in_flight.active = 1
+        try:
+            assert_error(client.post("/musilingo/v1/caption", files={"file": ("a.wav", wav_bytes(0.2))}),
+                         503, "queue_full")
+            assert client.get("/musilingo/v1/limits").status_code == 200
+        finally:
+            app.state.in_flight.active = 0

@@ -1,9 +1,19 @@
 // MusiLingo page: choose or record audio, see its waveform, get a caption, chat about it.
-// Plain JavaScript, no build step, no external resources. Talks to /health and /v1/* only.
+// Plain JavaScript, no build step, no external resources. Talks to health and v1/* only, by
+// relative URLs (no leading "/"), so it works under a reverse proxy's path prefix too.
+// Each chosen file is uploaded once: the caption is the first message of a chat (v1/chat with
+// the file), and questions continue that chat by its conversation_id. The server's limits
+// (v1/limits) are shown, and a file beyond them is refused here before it is sent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, conversationId: null, busy: 0, peaks: null, duration: 0 };
+// the instruction v1/caption uses; /health says the server's own (this is the fallback)
+const DEFAULT_CAPTION_INSTRUCTION = "Please give a caption to the music.";
+const state = {
+  file: null, conversationId: null, busy: 0, peaks: null, duration: 0,
+  rejected: false,  // the chosen file is beyond the limits or not audio: nothing to ask about
+  limits: null, captionInstruction: DEFAULT_CAPTION_INSTRUCTION, ready: null,
+};
 
 // ---------------------------------------------------------------- status and errors
 function setBusy(text) {
@@ -25,9 +35,9 @@ function showError(message) {
 }
 
 function updateControls() {
-  const ready = state.file !== null && state.busy === 0;
-  $("question").disabled = state.file === null;
-  $("ask").disabled = !ready;
+  const usable = state.file !== null && !state.rejected;
+  $("question").disabled = !usable;
+  $("ask").disabled = !(usable && state.busy === 0);
 }
 
 class ApiError extends Error {
@@ -52,7 +62,7 @@ function plainWords(err) {
   }
 }
 
-async function post(path, form) {
+async function post(path, form) {  // path is relative, e.g. "v1/chat"
   let response;
   try {
     response = await fetch(path, { method: "POST", body: form });
@@ -65,28 +75,81 @@ async function post(path, form) {
   return body;
 }
 
-function fmtTime(s) {
-  const m = Math.floor(s / 60);
-  const sec = (s % 60).toFixed(1).padStart(4, "0");
-  return `${m}:${sec}`;
-}
-
 function fmtTimings(t) {
   if (!t) return "";
   return `decode ${Math.round(t.decode_ms)} ms · encode ${Math.round(t.encode_ms)} ms · ` +
          `generate ${Math.round(t.generate_ms)} ms · total ${Math.round(t.total_ms)} ms`;
 }
 
+function fmtMiB(bytes) {
+  const mib = bytes / 1024 / 1024;
+  return `${mib < 10 ? mib.toFixed(2) : mib.toFixed(1)} MiB`;
+}
+
+function fmtDuration(s) {
+  if (s < 60) return `${+s.toFixed(1)} s`;
+  const m = Math.floor(s / 60), sec = Math.round(s % 60);
+  return sec ? `${m} min ${sec} s` : `${m} min`;
+}
+
 // ---------------------------------------------------------------- server info
 async function loadHealth() {
   try {
-    const r = await fetch("/health");
+    const r = await fetch("health");
     const h = await r.json();
     $("model-info").textContent = `model ${h.model} on ${h.device} · version ${h.version}`;
     $("untrained").hidden = h.trained;
+    if (h.caption_instruction) state.captionInstruction = h.caption_instruction;
   } catch (e) {
     $("model-info").textContent = "The server does not answer.";
   }
+}
+
+async function loadLimits() {
+  try {
+    const r = await fetch("v1/limits");
+    if (!r.ok) throw new Error(`status ${r.status}`);
+    const l = await r.json();
+    state.limits = l;
+    const kinds = l.audio_extensions.map((e) => e.replace(/^\./, "")).join(", ");
+    $("limits").textContent = `This server accepts files up to ${fmtMiB(l.max_upload_bytes)} ` +
+      `and ${fmtDuration(l.max_duration_s)} of audio (${kinds}); ` +
+      `questions up to ${l.max_question_chars} characters.`;
+    $("file-input").accept = [...l.audio_mime_types, ...l.audio_extensions].join(",");
+    $("question").maxLength = l.max_question_chars;
+  } catch (e) {
+    $("limits").textContent = "The server did not say its limits; it will check each file itself.";
+  }
+}
+
+// Why the server would refuse `file` (null when it is within the limits, or they are unknown).
+async function beyondLimits(file, url) {
+  const l = state.limits;
+  if (!l) return null;
+  if (file.size > l.max_upload_bytes) {
+    return `That file is ${fmtMiB(file.size)}; this server accepts files up to ` +
+           `${fmtMiB(l.max_upload_bytes)}. Choose a shorter or more compressed file.`;
+  }
+  const duration = await probeDuration(url, 2000);
+  if (isFinite(duration) && duration > l.max_duration_s + 0.05) {
+    return `That audio is ${fmtDuration(duration)} long; this server accepts at most ` +
+           `${fmtDuration(l.max_duration_s)}. Choose a shorter excerpt.`;
+  }
+  return null;
+}
+
+// The duration the browser reads from the file's header (NaN when it cannot tell in `ms`).
+function probeDuration(url, ms) {
+  return new Promise((resolve) => {
+    const probe = new Audio();
+    let timer = null;
+    const done = (d) => { clearTimeout(timer); probe.removeAttribute("src"); resolve(d); };
+    timer = setTimeout(() => done(NaN), ms);
+    probe.preload = "metadata";
+    probe.addEventListener("loadedmetadata", () => done(probe.duration), { once: true });
+    probe.addEventListener("error", () => done(NaN), { once: true });
+    probe.src = url;
+  });
 }
 
 // ---------------------------------------------------------------- waveform
@@ -168,11 +231,19 @@ function animatePlayhead() {
 }
 
 // ---------------------------------------------------------------- choosing audio
+function forgetConversation() {  // the server would drop it when idle; free it now
+  if (state.conversationId) {
+    fetch(`v1/chat/${encodeURIComponent(state.conversationId)}`, { method: "DELETE" }).catch(() => {});
+  }
+  state.conversationId = null;
+}
+
 function useFile(file) {
   if (!file) return;
   showError("");
+  forgetConversation();
   state.file = file;
-  state.conversationId = null;
+  state.rejected = false;
   state.duration = 0;
   $("chat-log").textContent = "";
   $("player").hidden = false;
@@ -183,38 +254,41 @@ function useFile(file) {
   audio.src = audio.dataset.url;
   updateControls();
   showWaveform(file);
-  caption();
+  caption(file, audio.dataset.url);
 }
 
-async function caption() {
-  const file = state.file;
+// Check the file against the limits, then upload it once: the caption is the first message of
+// the conversation that later questions continue.
+async function caption(file, url) {
+  $("caption").classList.add("muted");
   $("caption").textContent = "";
-  $("windows").textContent = "";
   $("caption-timings").textContent = "";
-  setBusy("The model is listening and writing a caption…");
-  const form = new FormData();
-  form.append("file", file, file.name);
+  setBusy("Checking the file…");
   try {
-    const r = await post("/v1/caption", form);
+    await state.ready;
+    const refusal = await beyondLimits(file, url);
     if (file !== state.file) return;  // another file was chosen meanwhile
+    if (refusal) {
+      state.rejected = true;
+      $("caption").textContent = "Not sent to the server.";
+      showError(refusal);
+      return;
+    }
+    $("status-text").textContent = "The model is listening and writing a caption…";
+    const r = await sendMessage(state.captionInstruction, file);
+    if (file !== state.file) {  // another file was chosen meanwhile: this chat is not needed
+      fetch(`v1/chat/${encodeURIComponent(r.conversation_id)}`, { method: "DELETE" }).catch(() => {});
+      return;
+    }
+    state.conversationId = r.conversation_id;
     $("caption").classList.remove("muted");
     $("caption").textContent = r.text || "(the model wrote nothing)";
-    for (const w of r.windows) {
-      const li = document.createElement("li");
-      const jump = document.createElement("button");
-      jump.type = "button";
-      jump.textContent = `${fmtTime(w.start_s)}–${fmtTime(w.end_s)}`;
-      jump.title = "play from here";
-      jump.addEventListener("click", () => { $("audio").currentTime = w.start_s; $("audio").play(); });
-      li.append(jump, document.createTextNode(w.text));
-      $("windows").append(li);
-    }
     const notes = r.notes.length ? ` · note: ${r.notes.join("; ")}` : "";
-    const whole = r.windows.length ? ` · ${r.windows.length} windows; the caption above is about the whole track` : "";
-    $("caption-timings").textContent = `${r.duration_s.toFixed(1)} s of audio · ${fmtTimings(r.timings)}${whole}${notes}`;
+    $("caption-timings").textContent = `${r.duration_s.toFixed(1)} s of audio · ${fmtTimings(r.timings)}${notes}`;
   } catch (err) {
     if (file !== state.file) return;
-    $("caption").classList.add("muted");
+    // a file the server cannot use (too large, too long, not audio) is not worth asking about
+    if (err instanceof ApiError && (err.status === 413 || err.code === "bad_audio")) state.rejected = true;
     $("caption").textContent = "No caption.";
     showError(plainWords(err));
   } finally {
@@ -232,18 +306,19 @@ function addMessage(kind, text) {
   return li;
 }
 
-async function sendMessage(message) {
+// One chat message: continues the conversation when there is one, else starts it with `file`.
+async function sendMessage(message, file) {
   const form = new FormData();
   form.append("message", message);
   if (state.conversationId) form.append("conversation_id", state.conversationId);
-  else form.append("file", state.file, state.file.name);
-  return post("/v1/chat", form);
+  else form.append("file", file, file.name);
+  return post("v1/chat", form);
 }
 
 async function ask(event) {
   event.preventDefault();
   const message = $("question").value.trim();
-  if (!message || !state.file || state.busy) return;
+  if (!message || !state.file || state.rejected || state.busy) return;
   showError("");
   $("question").value = "";
   addMessage("you", message);
@@ -252,12 +327,12 @@ async function ask(event) {
   try {
     let r;
     try {
-      r = await sendMessage(message);
+      r = await sendMessage(message, file);  // sends the file only if the caption did not start a chat
     } catch (err) {
       if (!(err instanceof ApiError && err.code === "unknown_conversation")) throw err;
-      addMessage("note", "The earlier conversation expired on the server; starting a new one.");
+      addMessage("note", "The earlier conversation expired on the server; sending the audio again.");
       state.conversationId = null;
-      r = await sendMessage(message);
+      r = await sendMessage(message, file);
     }
     if (file !== state.file) return;
     state.conversationId = r.conversation_id;
@@ -363,7 +438,7 @@ function setup() {
   $("ask-form").addEventListener("submit", ask);
   setupRecording();
   updateControls();
-  loadHealth();
+  state.ready = Promise.all([loadHealth(), loadLimits()]);
 }
 
 setup();
