@@ -1,7 +1,9 @@
 """Print the ablation table (markdown) from `musilingo eval --task attributes` result folders and
 training logs. Usage:
-    python scripts/ablation_table.py "LABEL=EVAL_DIR=RUN_DIR=STEPS" ... > ablation.md
-RUN_DIR/log.jsonl gives the validation losses; STEPS is the checkpoint that was evaluated."""
+    python scripts/ablation_table.py "LABEL=EVAL_DIR=RUN_DIR=STEPS" ... > table.md
+RUN_DIR/log.jsonl gives the validation losses; STEPS is the checkpoint that was evaluated. Every
+figure published must be backed by a file in the repo: ship each EVAL_DIR's results.json and each
+RUN_DIR's log.jsonl beside the table (e.g. in the model card's folder)."""
 
 import json
 import sys

@@ -19,13 +19,14 @@ run, manifest = Path(sys.argv[1]), sys.argv[2]
 # MUSILINGO_SHIP_DEST: another destination folder (the tests ship into a temporary one)
 dest = Path(os.environ.get("MUSILINGO_SHIP_DEST")
             or Path(__file__).resolve().parents[1] / "src" / "musilingo" / "presets" / "default")
-# ablation.md is written by hand (scripts/ablation_table.py), not by a run: keep it across a reship
-ablation = (dest / "ablation.md").read_text() if (dest / "ablation.md").is_file() else None
+# MODEL_CARD.md is written by hand, not by a run: keep it across a reship (and update its figures
+# from the new results.json files)
+card = (dest / "MODEL_CARD.md").read_text() if (dest / "MODEL_CARD.md").is_file() else None
 if dest.exists():
     shutil.rmtree(dest)
 shutil.copytree(run / "model", dest)
-if ablation is not None:
-    (dest / "ablation.md").write_text(ablation)
+if card is not None:
+    (dest / "MODEL_CARD.md").write_text(card)
 for name in ("log.jsonl", "loss.png"):
     if (run / name).is_file():
         shutil.copy(run / name, dest / name)
