@@ -13,8 +13,9 @@ from musilingo.data.manifest import read_manifest
 from musilingo.encoders.basic_pitch import feature_offsets, transpose_features
 from musilingo.evaluate import build_items, select_records
 from musilingo.features import build_feature_cache
-from musilingo.metrics.attributes import parse_key, pitch_class
-from musilingo.model import GenerationOptions, PreparedAudio, load_model
+from musilingo.metrics.attributes import parse_key
+from musilingo.music import pitch_class
+from musilingo.model import GenerationOptions, load_model
 from musilingo.prompts import Turn
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -41,7 +42,6 @@ offsets = feature_offsets(model.encoder)
 if not offsets:
     raise SystemExit(f"{args.model}: the encoder has no Basic Pitch features to move")
 options = GenerationOptions.named("greedy", c.max_new_tokens)
-max_tokens = model.max_tokens_per_window()
 
 
 def named_tonics(k: int) -> list[int | None]:
@@ -50,11 +50,13 @@ def named_tonics(k: int) -> list[int | None]:
         part = items[j: j + 8]
         feats = []
         for it in part:
-            f = PreparedAudio(it.record.audio, 0.0, [], [cache[it.record.id]]).whole_track(max_tokens)
+            f = cache[it.record.id]
             for o in offsets if k else ():
                 f = transpose_features(f, k, o)
-            feats.append(f)
-        for text in model.generate(feats, [[Turn(it.question)] for it in part], options):
+            feats.append([f])
+        answers = model.answer_features(feats, [[Turn(it.question)] for it in part], options,
+                                        per_window=False)
+        for text, _ in answers:
             tonic = parse_key(text).tonic.positive
             out.append(pitch_class(tonic[0]) if tonic else None)
     return out

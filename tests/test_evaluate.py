@@ -276,3 +276,29 @@ def test_unreadable_clip_is_recorded_and_retried(tmp_path, counted_generate):
     counted_generate["answers"] = 0
     assert evaluate.eval_command("tiny", data, str(out), **kw) == 0
     assert counted_generate["answers"] == 2
+
+
+def test_cached_evaluation_answers_as_model_ask_does(tmp_path, tiny_model, monkeypatch):
+    """Evaluation answers from the shared feature cache (windows concatenated); the answer must
+    be the one ``model.ask`` gives for the same file and question, for a clip of one window and
+    for a clip of several windows (whole track pooled)."""
+    from musilingo.attributes import SCHEMA
+    from musilingo.model import GenerationOptions, MusiLingo
+
+    monkeypatch.setattr(MusiLingo, "from_pretrained", classmethod(lambda cls, *a, **k: tiny_model))
+    monkeypatch.setattr(tiny_model.config, "window_s", 1.0)
+    long_s = 3.5 * tiny_model.config.window_s
+    data = write_dataset(tmp_path / "data", n_train=0, n_test=2)
+    sf.write(str(tmp_path / "data" / "audio" / "clip1.wav"), tone(long_s, SR, 330, seed=5), SR)
+    out = tmp_path / "out"
+    assert evaluate.eval_command("tiny", data, str(out), task="attributes", baselines=False,
+                                 max_new_tokens=6) == 0
+    got = {(r["record"], r["attribute"]): r["prediction"] for r in _lines(out / "predictions.jsonl")}
+    for rid in ("clip0", "clip1"):
+        for attr in ("tempo", "key"):
+            ans = tiny_model.ask(str(tmp_path / "data" / "audio" / f"{rid}.wav"),
+                                 SCHEMA[attr].question, options=GenerationOptions(max_new_tokens=6))
+            assert got[(rid, attr)] == ans.text, (rid, attr)
+    # clip1 really is answered per window as well (so its track answer is the pooled one)
+    assert len(tiny_model.ask(str(tmp_path / "data" / "audio" / "clip1.wav"), "Q?",
+                              options=GenerationOptions(max_new_tokens=2)).windows) > 1

@@ -239,16 +239,14 @@ def run_model(model, items: Sequence[Item], pred_path: Path, options, batch_size
     """Answer the items from cached features, appending one line each; returns how many failed.
 
     ``features`` is the shared feature cache (:mod:`musilingo.features`: each record's pooled
-    features, windows concatenated); a clip longer than one window is answered from its
-    whole-track features (as ``MusiLingo.iter_answers`` does). Records whose audio could not be
+    features, windows concatenated), answered for the whole track by
+    :meth:`~musilingo.model.MusiLingo.answer_features`, the rule ``MusiLingo.ask`` follows. Records whose audio could not be
     decoded (``failed_audio``: id -> problem) get an error line and are retried on the next run.
     """
-    from musilingo.model import PreparedAudio
     from musilingo.prompts import Turn
 
-    max_tokens = model.max_tokens_per_window()
     failed = 0
-    jobs = []
+    ready = []
     bar = _progress(len(items), "model")
     try:
         for it in items:
@@ -258,13 +256,14 @@ def run_model(model, items: Sequence[Item], pred_path: Path, options, batch_size
                     rid, f"{it.record.audio}: audio could not be encoded")))
                 failed += 1
                 bar.update(1)
-                continue
-            feats = PreparedAudio(it.record.audio, 0.0, [], [features[rid]]).whole_track(max_tokens)
-            jobs.append((feats, it))
-        for j in range(0, len(jobs), batch_size):
-            part = jobs[j: j + batch_size]
-            texts = model.generate([f for f, _ in part], [[Turn(it.question)] for _, it in part], options)
-            for (_, it), text in zip(part, texts):
+            else:
+                ready.append(it)
+        for j in range(0, len(ready), batch_size):
+            part = ready[j: j + batch_size]
+            answers = model.answer_features([[features[it.record.id]] for it in part],
+                                            [[Turn(it.question)] for it in part], options,
+                                            batch_size, per_window=False)
+            for it, (text, _) in zip(part, answers):
                 append_jsonl(pred_path, it.line("model", text))
             bar.update(len(part))
     finally:

@@ -105,13 +105,6 @@ class PreparedAudio:
     spans: list[tuple[float, float]]
     features: list[torch.Tensor]  # per window: [n_tokens, feature_dim]
 
-    def whole_track(self, max_tokens: int) -> torch.Tensor:
-        """All windows' features averaged down to at most ``max_tokens`` tokens: [n, D]."""
-        allf = torch.cat(self.features, dim=0)
-        if len(allf) <= max_tokens:
-            return allf
-        return torch.nn.functional.adaptive_avg_pool1d(allf.T[None], max_tokens)[0].T
-
 
 class MusiLingo(nn.Module):
     """encoder (frozen) -> pooling -> projector (trained) -> llm (frozen, optional LoRA)."""
@@ -232,6 +225,61 @@ class MusiLingo(nn.Module):
         """Encode and pool a batch of mono clips at ``encoder.sample_rate``: per clip [n, D]."""
         return encode_pooled(self.encoder, clips, self.config.pool_window, self.device_,
                              loudness_lufs=self.config.loudness_lufs)
+
+    # ------------------------------------------------------------------ the answering rule
+    def track_features(self, windows: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The whole track's features: the windows' features ([n_i, D] each) concatenated and
+        averaged down to at most :meth:`max_tokens_per_window` tokens: [n, D]."""
+        allf = torch.cat(list(windows), dim=0)
+        max_tokens = self.max_tokens_per_window()
+        if len(allf) <= max_tokens:
+            return allf
+        return torch.nn.functional.adaptive_avg_pool1d(allf.T[None], max_tokens)[0].T
+
+    def answer_plan(self, windows: Sequence[torch.Tensor], per_window: bool = True,
+                    whole_track: bool = True) -> list[tuple[int | None, torch.Tensor]]:
+        """What is answered for one clip, given its windows' features: the rule every caller
+        shares (:meth:`answer_features`, the server, evaluation).
+
+        A clip of one window is answered once. A longer clip is answered per window (when
+        ``per_window``) and for the whole track (when ``whole_track``, or always when not
+        ``per_window``). Returns ``(window index, or None for the whole track, features [n, D])``.
+        """
+        if not windows:
+            raise ValueError("a clip needs the features of at least one window")
+        if len(windows) == 1 or not per_window:
+            return [(None, self.track_features(windows))]
+        plan: list[tuple[int | None, torch.Tensor]] = list(enumerate(windows))
+        if whole_track:
+            plan.append((None, self.track_features(windows)))
+        return plan
+
+    def answer_features(self, clips: Sequence[Sequence[torch.Tensor]],
+                        conversations: Sequence[list[Turn]],
+                        options: GenerationOptions | None = None, batch_size: int = 8,
+                        per_window: bool = True, whole_track: bool = True,
+                        ) -> list[tuple[str | None, list[str]]]:
+        """Answer the last turn of each conversation about its clip, from the clip's window
+        features (``clips[i]``: a list of [n, D] tensors), following :meth:`answer_plan`, with
+        at most ``batch_size`` answers per :meth:`generate` call.
+
+        Returns per clip ``(whole-track answer or None, per-window answers)``.
+        """
+        if len(clips) != len(conversations):
+            raise ValueError(f"{len(clips)} clips but {len(conversations)} conversations")
+        jobs = [(c, w, f) for c, windows in enumerate(clips)
+                for w, f in self.answer_plan(windows, per_window, whole_track)]
+        out: list[tuple[str | None, list[str]]] = [(None, []) for _ in clips]
+        for b in range(0, len(jobs), batch_size):
+            chunk = jobs[b: b + batch_size]
+            texts = self.generate([f for _, _, f in chunk], [conversations[c] for c, _, _ in chunk],
+                                  options)
+            for (c, w, _), text in zip(chunk, texts):
+                if w is None:
+                    out[c] = (text, out[c][1])
+                else:
+                    out[c][1].append(text)
+        return out
 
     def load(self, item: AudioInput, max_duration_s: float | None = MAX_DURATION_S) -> tuple[str, np.ndarray]:
         """Decode one input to mono at the encoder's rate: (name, samples)."""
@@ -374,37 +422,22 @@ class MusiLingo(nn.Module):
                 group.append(i)
                 i += 1
             prepared = self.prepare([items[k] for k in group], batch_size, max_duration_s)
-            jobs: list[tuple[int, int | None, torch.Tensor]] = []  # (group pos, window idx|None, feats)
-            for g, p in enumerate(prepared):
-                if isinstance(p, AudioError):
-                    continue
-                if len(p.features) == 1:
-                    jobs.append((g, None, p.features[0]))
-                    continue
-                jobs += [(g, w, f) for w, f in enumerate(p.features)]
-                if whole_track:
-                    jobs.append((g, None, p.whole_track(self.max_tokens_per_window())))
-            texts: list[str] = []
-            for b in range(0, len(jobs), batch_size):
-                chunk = jobs[b: b + batch_size]
-                texts += self.generate([f for _, _, f in chunk],
-                                       [[Turn(qs[group[g]])] for g, _, _ in chunk], options)
-            answers: dict[int, Answer] = {}
+            ok = [g for g, p in enumerate(prepared) if not isinstance(p, AudioError)]
+            texts = self.answer_features([prepared[g].features for g in ok],
+                                         [[Turn(qs[group[g]])] for g in ok], options, batch_size,
+                                         whole_track=whole_track)
+            answered = dict(zip(ok, texts))
             for g, p in enumerate(prepared):
                 q = qs[group[g]]
                 if isinstance(p, AudioError):
-                    answers[g] = Answer(source=p.path, question=q, error=p.problem)
-                else:
-                    answers[g] = Answer(source=p.source, question=q, start_s=0.0, end_s=p.duration_s)
-            for (g, w, _), text in zip(jobs, texts):
-                if w is None:
-                    answers[g].text = text
-                else:
-                    s, e = prepared[g].spans[w]
-                    answers[g].windows.append(Answer(source=answers[g].source, question=answers[g].question,
-                                                     text=text, start_s=s, end_s=e))
-            for g in range(len(group)):
-                yield group[g], answers[g]
+                    yield group[g], Answer(source=p.path, question=q, error=p.problem)
+                    continue
+                track, window_texts = answered[g]
+                ans = Answer(source=p.source, question=q, text=track, start_s=0.0,
+                             end_s=p.duration_s)
+                ans.windows = [Answer(source=p.source, question=q, text=t, start_s=s, end_s=e)
+                               for (s, e), t in zip(p.spans, window_texts)]
+                yield group[g], ans
 
     def caption(self, items: AudioInput | Sequence[AudioInput], **kwargs) -> Answer | list[Answer]:
         """Caption one input (returns an Answer) or several (returns a list, in order)."""
@@ -439,7 +472,7 @@ class Chat:
     def __init__(self, model: MusiLingo, prepared: PreparedAudio, max_turns: int = 16):
         self.model = model
         self.audio = prepared
-        self.features = prepared.whole_track(model.max_tokens_per_window())
+        self.features = model.track_features(prepared.features)
         self.turns: list[Turn] = []
         self.max_turns = max_turns
 

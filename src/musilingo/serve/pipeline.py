@@ -138,17 +138,13 @@ class InferenceService:
         t0 = time.perf_counter()
         timings = Timings()
         prepared, notes = await self._prepare(data, name, timings)
-        feats = list(prepared.features)
-        if len(feats) > 1 and self.settings.whole_track:
-            feats.append(prepared.whole_track(self.model.max_tokens_per_window()))
+        plan = self.model.answer_plan(prepared.features, whole_track=self.settings.whole_track)
         t1 = time.perf_counter()
-        texts = await self.batcher.submit_many("generate", [(f, [Turn(question)]) for f in feats])
+        texts = await self.batcher.submit_many("generate", [(f, [Turn(question)]) for _, f in plan])
         timings.generate_ms = _ms(time.perf_counter() - t1)
-        windows = []
-        if len(prepared.features) > 1:
-            windows = [WindowAnswer(start_s=s, end_s=e, text=t)
-                       for (s, e), t in zip(prepared.spans, texts)]
-        text = texts[-1] if len(feats) != len(windows) else ""
+        windows = [WindowAnswer(start_s=prepared.spans[w][0], end_s=prepared.spans[w][1], text=t)
+                   for (w, _), t in zip(plan, texts) if w is not None]
+        text = next((t for (w, _), t in zip(plan, texts) if w is None), "")
         timings.total_ms = _ms(time.perf_counter() - t0)
         return AnswerResponse(text=text, question=question, source=name,
                               duration_s=round(prepared.duration_s, 3), windows=windows,
@@ -158,7 +154,7 @@ class InferenceService:
         t0 = time.perf_counter()
         timings = Timings()
         prepared, notes = await self._prepare(data, name, timings)
-        features = prepared.whole_track(self.model.max_tokens_per_window())
+        features = self.model.track_features(prepared.features)
         t1 = time.perf_counter()
         reply = await self.batcher.submit("generate", (features, [Turn(message)]))
         timings.generate_ms = _ms(time.perf_counter() - t1)
