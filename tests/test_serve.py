@@ -373,8 +373,8 @@ def test_serve_command_parser_and_entry(monkeypatch, tiny_model):
 def test_limits_route_says_what_the_settings_enforce(tiny_model):
     from fastapi.testclient import TestClient
 
-    settings = ServeSettings(model="tiny", max_upload_mb=3, max_duration_s=90, max_question_chars=500,
-                             max_turns=4, max_conversations=7, conversation_ttl_min=2,
+    settings = ServeSettings(model="tiny", max_upload_mb=3, max_duration_s=90,
+                             max_question_chars=500, max_turns=4, max_conversations=7, conversation_ttl_min=2,
                              request_timeout_s=33, max_queue=5, retry_after_s=4)
     client = TestClient(create_app(tiny_model, settings))
     r = client.get("/v1/limits")
@@ -383,14 +383,15 @@ def test_limits_route_says_what_the_settings_enforce(tiny_model):
         "max_upload_mb": 3.0, "max_upload_bytes": 3 * 1024 * 1024, "max_duration_s": 90.0,
         "max_question_chars": 500, "max_turns": 4, "max_conversations": 7,
         "conversation_ttl_s": 120.0, "request_timeout_s": 33.0, "max_queue": 5, "retry_after_s": 4,
-        "audio_extensions": r.json()["audio_extensions"], "audio_mime_types": r.json()["audio_mime_types"]}
+        "audio_extensions": r.json()["audio_extensions"],
+        "audio_mime_types": r.json()["audio_mime_types"]}
     assert {".wav", ".flac", ".mp3"} <= set(r.json()["audio_extensions"])
     assert "audio/*" in r.json()["audio_mime_types"]
     schema = client.get("/openapi.json").json()
     ok = schema["paths"]["/v1/limits"]["get"]["responses"]["200"]["content"]["application/json"]
     assert ok["schema"]["$ref"].endswith("/LimitsResponse")
     assert "max_upload_mb" in schema["components"]["schemas"]["LimitsResponse"]["required"]
-    # the limits it states are the ones it enforces
+    # read from the settings on each call, not copied
     settings.max_upload_mb = 0.01
     assert client.get("/v1/limits").json()["max_upload_bytes"] == int(0.01 * 1024 * 1024)
 
@@ -423,7 +424,8 @@ def test_one_upload_gives_the_caption_and_a_conversation(server):
     assert [t.question for t in conv.turns] == [instruction, "Is it loud?"]
 
 
-ABSOLUTE_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']/|fetch\(\s*[`"']/|["'`]/(?:v1|health|static)\b""")
+ABSOLUTE_URL = re.compile(  # href="/...", fetch("/...") or a quoted "/v1", "/health", "/static"
+    r"""(?:href|src|action)\s*=\s*["']/|fetch\(\s*[`"']/|["'`]/(?:v1|health|static)\b""")
 
 
 def test_page_refers_to_everything_by_relative_urls():
@@ -475,12 +477,12 @@ def test_app_works_and_keeps_its_limits_under_a_path_prefix(tiny_model):
                            ).json()["turn"] == 2
         assert client.delete(f"/musilingo/v1/chat/{cid}").status_code == 204
         # the middleware limits still apply under the prefix
-        assert_error(client.post("/musilingo/v1/caption", files={"file": ("a.wav", wav_bytes(3.0))}),
-                     413, "upload_too_large")
+        big = {"file": ("a.wav", wav_bytes(3.0))}
+        assert_error(client.post("/musilingo/v1/caption", files=big), 413, "upload_too_large")
         app.state.in_flight.active = 1
         try:
-            assert_error(client.post("/musilingo/v1/caption", files={"file": ("a.wav", wav_bytes(0.2))}),
-                         503, "queue_full")
+            small = {"file": ("a.wav", wav_bytes(0.2))}
+            assert_error(client.post("/musilingo/v1/caption", files=small), 503, "queue_full")
             assert client.get("/musilingo/v1/limits").status_code == 200
         finally:
             app.state.in_flight.active = 0

@@ -199,11 +199,12 @@ def test_request_limits_hold_under_a_prefix_and_skip_exempt_paths():
         return RequestLimits(app, in_flight=in_flight, max_queue=1, max_body_bytes=100,
                              retry_after_s=1, max_upload_mb=0.0001, exempt=("/v1/limits",))
 
-    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST", length=500) == (413, False)
-    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST", b"x" * 500) == (413, True)
-    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST", b"x", 1) == (200, True)
+    caption = ("/musilingo/v1/caption", "/musilingo", "POST")
+    assert call_limited(middleware, *caption, length=500) == (413, False)  # by Content-Length
+    assert call_limited(middleware, *caption, b"x" * 500) == (413, True)  # while it streams in
+    assert call_limited(middleware, *caption, b"x", 1) == (200, True)
     in_flight.active = 1
-    assert call_limited(middleware, "/musilingo/v1/caption", "/musilingo", "POST") == (503, False)
+    assert call_limited(middleware, *caption) == (503, False)
     assert call_limited(middleware, "/v1/caption", "", "POST") == (503, False)
     assert call_limited(middleware, "/musilingo/v1/limits", "/musilingo") == (200, True)
     assert call_limited(middleware, "/v1/limits") == (200, True)

@@ -11,7 +11,8 @@
 
 Before either answer the rest of the body is read and thrown away (up to ``DRAIN_BYTES`` past the
 limit): a client that is still sending when the server closes the connection would otherwise see a
-reset instead of the answer. Both answers use the service's JSON error shape ``{"error": ..., "detail": ...}``.
+reset instead of the answer. Both answers use the service's JSON error shape
+``{"error": ..., "detail": ...}``.
 
 Paths are matched without the ASGI ``root_path``, so the limits hold when the app is mounted under
 a prefix (a Starlette ``Mount``, ``uvicorn --root-path`` behind a reverse proxy). ``exempt`` paths
