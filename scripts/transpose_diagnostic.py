@@ -33,8 +33,7 @@ items = [it for it in build_items(records, "attributes", args.manifest) if it.at
 random.Random(0).shuffle(items)
 items = items[: args.n]
 c = model.config
-cache, _ = build_feature_cache(model.encoder, [it.record for it in items], args.feature_cache,
-                               c.pool_window, c.window_s, loudness_lufs=c.loudness_lufs)
+cache, _ = build_feature_cache(model.feature_spec, [it.record for it in items], args.feature_cache)
 missing = [it.record.id for it in items if it.record.id not in cache]
 if missing:
     raise SystemExit(f"{args.feature_cache}: {len(missing)} clips could not be encoded (e.g. {missing[0]})")

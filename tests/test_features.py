@@ -9,7 +9,7 @@ import torch
 from musilingo.data.manifest import Record
 from musilingo.encoders.mert import random_mert
 from musilingo.errors import CheckpointError
-from musilingo.features import FeatureCache, build_feature_cache, feature_key, key_hash
+from musilingo.features import FeatureCache, FeatureSpec, build_feature_cache, key_hash
 
 from conftest import SR, tone
 
@@ -25,28 +25,29 @@ def _records(tmp_path, n=3):
 
 def test_cache_is_keyed_by_encoder_configuration(tmp_path):
     a, b = random_mert(layers="all"), random_mert(layers=[0])
-    ka, kb = feature_key(a, 325, 30.0), feature_key(b, 325, 30.0)
-    assert key_hash(ka) != key_hash(kb)
-    assert key_hash(ka) != key_hash(feature_key(a, 100, 30.0))
+    sa, sb = FeatureSpec(a, 325, 30.0), FeatureSpec(b, 325, 30.0)
+    assert key_hash(sa.key()) != key_hash(sb.key())
+    assert key_hash(sa.key()) != key_hash(FeatureSpec(a, 100, 30.0).key())
     recs = _records(tmp_path)
-    ca, _ = build_feature_cache(a, recs, tmp_path / "cache", 325, progress=False)
-    cb, _ = build_feature_cache(b, recs, tmp_path / "cache", 325, progress=False)
+    ca, _ = build_feature_cache(sa, recs, tmp_path / "cache", progress=False)
+    cb, _ = build_feature_cache(sb, recs, tmp_path / "cache", progress=False)
     assert ca.dir != cb.dir and not torch.allclose(ca["c0"], cb["c0"])
     # a folder whose key.json says otherwise is refused
     (cb.dir / "key.json").write_text(json.dumps({"other": 1}))
     with pytest.raises(CheckpointError, match="does not match"):
-        FeatureCache(tmp_path / "cache", kb)
+        FeatureCache(tmp_path / "cache", sb)
 
 
 def test_features_equal_direct_encoding_and_are_reused(tmp_path):
     enc = random_mert()
     recs = _records(tmp_path)
-    cache, stats = build_feature_cache(enc, recs, tmp_path / "cache", 325, batch_size=2, progress=False)
+    cache, stats = build_feature_cache(FeatureSpec(enc, 325), recs, tmp_path / "cache", batch_size=2,
+                                       progress=False)
     assert stats["encoded"] == 3 and len(cache) == 3
     direct = enc.encode([torch.from_numpy(tone(3, SR, 300))])
     assert cache["c1"].shape == (1, 32)
     torch.testing.assert_close(cache["c1"][0], direct.frames[0].mean(0), atol=1e-5, rtol=1e-4)
-    again, stats2 = build_feature_cache(enc, recs, tmp_path / "cache", 325, progress=False)
+    again, stats2 = build_feature_cache(FeatureSpec(enc, 325), recs, tmp_path / "cache", progress=False)
     assert stats2["encoded"] == 0 and stats2["cached_before"] == 3
     torch.testing.assert_close(again["c2"], cache["c2"])
 
@@ -54,11 +55,11 @@ def test_features_equal_direct_encoding_and_are_reused(tmp_path):
 def test_resume_only_encodes_missing_and_errors_are_listed(tmp_path):
     enc = random_mert()
     recs = _records(tmp_path, 4)
-    build_feature_cache(enc, recs[:2], tmp_path / "cache", 325, progress=False)
+    build_feature_cache(FeatureSpec(enc, 325), recs[:2], tmp_path / "cache", progress=False)
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"nope")
     recs.append(Record(id="bad", audio=str(bad)))
-    cache, stats = build_feature_cache(enc, recs, tmp_path / "cache", 325, progress=False)
+    cache, stats = build_feature_cache(FeatureSpec(enc, 325), recs, tmp_path / "cache", progress=False)
     assert stats["encoded"] == 2 and stats["errors"] == 1 and len(cache) == 4
     err = [json.loads(line) for line in (cache.dir / "errors.jsonl").read_text().splitlines()]
     assert err[0]["id"] == "bad" and "bad.wav" in err[0]["error"]
@@ -68,8 +69,8 @@ def test_long_clip_features_concatenate_windows(tmp_path):
     enc = random_mert()
     p = tmp_path / "long.wav"
     sf.write(str(p), tone(65, SR), SR)
-    cache, _ = build_feature_cache(enc, [Record(id="long", audio=str(p))], tmp_path / "c", 325,
-                                   window_s=30.0, progress=False)
+    cache, _ = build_feature_cache(FeatureSpec(enc, 325, window_s=30.0),
+                                   [Record(id="long", audio=str(p))], tmp_path / "c", progress=False)
     assert cache["long"].shape[0] == 7 + 7 + 2
 
 
@@ -87,10 +88,10 @@ def test_loudness_normalisation_makes_features_level_independent(tmp_path):
     assert (raw[0] - raw[1]).abs().max() > 0.05
     norm = encode_pooled(enc, [loud, quiet], 1, loudness_lufs=-23.0)
     torch.testing.assert_close(norm[0], norm[1], atol=1e-4, rtol=1e-4)
-    assert "loudness_lufs" not in feature_key(enc, 1, 30.0)  # caches made without the option stay valid
-    assert key_hash(feature_key(enc, 1, 30.0)) != key_hash(feature_key(enc, 1, 30.0, -23.0))
+    assert "loudness_lufs" not in FeatureSpec(enc, 1, 30.0).key()  # caches made without the option stay valid
+    assert key_hash(FeatureSpec(enc, 1, 30.0).key()) != key_hash(FeatureSpec(enc, 1, 30.0, -23.0).key())
     p = tmp_path / "q.wav"
     sf.write(str(p), quiet, enc.sample_rate, subtype="FLOAT")
-    cache, _ = build_feature_cache(enc, [Record(id="q", audio=str(p))], tmp_path / "c", 1,
-                                   progress=False, loudness_lufs=-23.0)
+    cache, _ = build_feature_cache(FeatureSpec(enc, 1, loudness_lufs=-23.0),
+                                   [Record(id="q", audio=str(p))], tmp_path / "c", progress=False)
     torch.testing.assert_close(cache["q"], norm[0], atol=1e-4, rtol=1e-4)

@@ -574,9 +574,8 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
 
     need = {r.id: r for r in ([it.record for it in todo] + (records + train if with_baselines else []))}
     features, fstats = build_feature_cache(
-        m.encoder, list(need.values()), opts.feature_cache or out_dir / "features",
-        m.config.pool_window, m.config.window_s, opts.batch_size, device=str(m.device),
-        loudness_lufs=m.config.loudness_lufs)
+        m.feature_spec, list(need.values()), opts.feature_cache or out_dir / "features",
+        opts.batch_size, device=str(m.device))
     failed = run_model(m, todo, pred_path, gen, opts.batch_size, features, fstats["failed"]) if todo else 0
     if with_baselines:
         todo = pending("no_audio")

@@ -1,7 +1,9 @@
 """A cache of pooled encoder features, so training and evaluation run the frozen encoder once.
 
-Layout: ``ROOT/<key hash>/key.json`` (everything that determines the features: the encoder's
-``cache_key()``, the pooling window, the analysis window), ``index.json`` (clip id -> shard) and
+:class:`FeatureSpec` is everything that determines the features (encoder, pooling window,
+analysis window, loudness); its ``key()`` keys the cache.
+
+Layout: ``ROOT/<key hash>/key.json`` (the spec's key), ``index.json`` (clip id -> shard) and
 ``shard-NNNNN.safetensors`` files. Because the folder name is a hash of the key, a cache made with
 another encoder or pooling is never read by mistake, and ``key.json`` is checked on open as well.
 Shards and the index are written atomically; a killed job loses at most the shard it was filling
@@ -17,9 +19,11 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
@@ -33,13 +37,34 @@ SHARD_CLIPS = 256  # clips per shard file at most
 SHARD_SECONDS = 60.0  # ... and a shard at least every minute, so a kill loses at most a minute
 
 
-def feature_key(encoder: Encoder, pool_window: int, window_s: float,
-                loudness_lufs: float | None = None) -> dict:
-    key = {"version": CACHE_VERSION, "encoder": encoder.cache_key(), "pool_window": pool_window,
-           "window_s": window_s}
-    if loudness_lufs is not None:  # absent when off, so caches made before the option stay valid
-        key["loudness_lufs"] = float(loudness_lufs)
-    return key
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything that decides a clip's pooled features, as one value: what the model, training,
+    evaluation and the cache pass around (the cache's key is :meth:`key`)."""
+
+    encoder: Encoder
+    """the frozen encoder (its ``cache_key()`` names its weights and settings)"""
+    pool_window: int
+    """encoder frames averaged into one audio token"""
+    window_s: float = 30.0
+    """analysis window in seconds; longer audio is encoded window by window"""
+    loudness_lufs: float | None = None
+    """normalise each window to this loudness before the encoder; None = as recorded"""
+
+    def key(self) -> dict:
+        """The cache key: every setting above, the encoder by its ``cache_key()``."""
+        key = {"version": CACHE_VERSION, "encoder": self.encoder.cache_key(),
+               "pool_window": self.pool_window, "window_s": self.window_s}
+        if self.loudness_lufs is not None:  # absent when off: caches made before stay valid
+            key["loudness_lufs"] = float(self.loudness_lufs)
+        return key
+
+    def encode(self, clips: Sequence[np.ndarray], device: str | torch.device = "cpu"
+               ) -> list[torch.Tensor]:
+        """Pooled features of mono clips at ``encoder.sample_rate`` (each at most one window):
+        per clip [n_tokens, D]."""
+        return encode_pooled(self.encoder, clips, self.pool_window, device,
+                             loudness_lufs=self.loudness_lufs)
 
 
 def key_hash(key: dict) -> str:
@@ -47,10 +72,10 @@ def key_hash(key: dict) -> str:
 
 
 class FeatureCache:
-    """Pooled features per clip id: ``cache[id] -> Tensor [n_tokens, D]``."""
+    """Pooled features per clip id: ``cache[id] -> Tensor [n_tokens, D]``, for one spec."""
 
-    def __init__(self, root: str | os.PathLike, key: dict):
-        self.key = json.loads(json.dumps(key, sort_keys=True, default=str))
+    def __init__(self, root: str | os.PathLike, spec: FeatureSpec):
+        self.key = json.loads(json.dumps(spec.key(), sort_keys=True, default=str))
         self.dir = Path(root) / key_hash(self.key)
         self.dir.mkdir(parents=True, exist_ok=True)
         key_file = self.dir / "key.json"
@@ -97,13 +122,13 @@ class FeatureCache:
         atomic_write_text(self.dir / "index.json", json.dumps(self.index) + "\n")
 
 
-def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str | os.PathLike,
-                        pool_window: int, window_s: float = 30.0, batch_size: int = 8,
-                        device: str = "cpu", progress: bool = True,
+def build_feature_cache(spec: FeatureSpec, records: Iterable[Record], root: str | os.PathLike,
+                        batch_size: int = 8, device: str = "cpu", progress: bool = True,
                         max_duration_s: float | None = MAX_DURATION_S,
-                        loudness_lufs: float | None = None) -> tuple[FeatureCache, dict]:
+                        ) -> tuple[FeatureCache, dict]:
     """Encode every record not yet cached; returns the cache and stats (clips/s, errors)."""
-    cache = FeatureCache(root, feature_key(encoder, pool_window, window_s, loudness_lufs))
+    encoder = spec.encoder
+    cache = FeatureCache(root, spec)
     todo = [r for r in records if r.id not in cache]
     stats = {"cached_before": len(cache), "encoded": 0, "errors": 0, "seconds": 0.0, "audio_s": 0.0,
              "failed": {}}
@@ -128,11 +153,11 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
                 log.warning("%s", e)
                 continue
             stats["audio_s"] += len(samples) / sr
-            for w in split_windows(samples, sr, window_s):
+            for w in split_windows(samples, sr, spec.window_s):
                 clips.append(w.samples)
                 owners.append(r.id)
         if clips:
-            feats = encode_pooled(encoder, clips, pool_window, device, loudness_lufs)
+            feats = spec.encode(clips, device)
             per_id: dict[str, list[torch.Tensor]] = {}
             for owner, f in zip(owners, feats):
                 per_id.setdefault(owner, []).append(f.cpu())
@@ -153,23 +178,24 @@ def build_feature_cache(encoder: Encoder, records: Iterable[Record], root: str |
     return cache, stats
 
 
-def encoder_from_spec(spec: str):
-    """Build (encoder, pool_window, window_s, loudness_lufs) from a model folder/preset or an
-    encoder spec (a bare spec: no loudness normalisation).
+def feature_spec_from(name: str) -> FeatureSpec:
+    """The feature spec of a model folder or preset, or of a bare encoder spec (no loudness
+    normalisation, 30 s windows, the encoder's default pooling).
 
-    Specs: ``musicnn``, ``musicnn-mtt``, ``basic-pitch``, ``musicnn+basic-pitch``,
-    ``mert:PATH_OR_ID``, ``random-mert``. A model folder or preset name uses its config (the LLM is
+    Encoder specs: ``musicnn``, ``musicnn-mtt``, ``basic-pitch``, ``musicnn+basic-pitch``,
+    ``mert:PATH_OR_ID``, ``random-mert``. A model folder or preset uses its config (the LLM is
     not loaded).
     """
     from musilingo.config import PRESETS, default_pool_window, encoder_config_from_spec
     from musilingo.encoders import build_encoder
     from musilingo.model import resolve_config
 
-    if spec in PRESETS or Path(spec).is_dir():
-        cfg, _ = resolve_config(spec)
-        return build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s, cfg.loudness_lufs
-    enc_cfg = encoder_config_from_spec(spec)
-    return build_encoder(enc_cfg), default_pool_window(enc_cfg), 30.0, None
+    if name in PRESETS or Path(name).is_dir():
+        cfg, _ = resolve_config(name)
+        return FeatureSpec(build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s,
+                           cfg.loudness_lufs)
+    enc_cfg = encoder_config_from_spec(name)
+    return FeatureSpec(build_encoder(enc_cfg), default_pool_window(enc_cfg))
 
 
 def features_command(manifest: str, out: str, model: str | None = None, encoder: str | None = None,
@@ -180,10 +206,9 @@ def features_command(manifest: str, out: str, model: str | None = None, encoder:
 
     records = [r for r in read_manifest(manifest) if split is None or r.split == split]
     records, skipped = check_audio_exists(records, skip_missing, where=manifest)
-    enc, window, window_s, lufs = encoder_from_spec(encoder or model or "default")
-    enc = enc.to(device)
-    cache, stats = build_feature_cache(enc, records, out, window, window_s, batch_size, device,
-                                       loudness_lufs=lufs)
+    spec = feature_spec_from(encoder or model or "default")
+    spec.encoder.to(device)
+    cache, stats = build_feature_cache(spec, records, out, batch_size, device)
     stats.pop("failed")
     print(json.dumps({"cache": str(cache.dir), "clips": len(cache), "skipped_missing": skipped,
                       **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}}))

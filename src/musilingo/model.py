@@ -35,8 +35,9 @@ from musilingo import __version__
 from musilingo.audio import MAX_DURATION_S, check_samples, load_audio, split_windows
 from musilingo.config import PRESETS, ModelConfig
 from musilingo.encoders import build_encoder
-from musilingo.encoders.base import encode_pooled, num_pooled_tokens
+from musilingo.encoders.base import num_pooled_tokens
 from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
+from musilingo.features import FeatureSpec
 from musilingo.llm import load_llm
 from musilingo.projector import Projector
 from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_style
@@ -221,10 +222,15 @@ class MusiLingo(nn.Module):
         n = int(self.config.window_s * self.encoder.sample_rate)
         return num_pooled_tokens(self.encoder.num_frames(n), self.config.pool_window)
 
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        """What decides this model's audio features (encoder, pooling, window, loudness)."""
+        c = self.config
+        return FeatureSpec(self.encoder, c.pool_window, c.window_s, c.loudness_lufs)
+
     def pooled_features(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Encode and pool a batch of mono clips at ``encoder.sample_rate``: per clip [n, D]."""
-        return encode_pooled(self.encoder, clips, self.config.pool_window, self.device_,
-                             loudness_lufs=self.config.loudness_lufs)
+        return self.feature_spec.encode(clips, self.device_)
 
     # ------------------------------------------------------------------ the answering rule
     def track_features(self, windows: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -340,11 +340,9 @@ class FeatureSource:
                               f"{model.config.encoder.name!r}")
         self.cache = None
         if cfg.feature_cache:
-            from musilingo.features import FeatureCache, feature_key
+            from musilingo.features import FeatureCache
 
-            key = feature_key(model.encoder, model.config.pool_window, model.config.window_s,
-                              model.config.loudness_lufs)
-            self.cache = FeatureCache(cfg.feature_cache, key)
+            self.cache = FeatureCache(cfg.feature_cache, model.feature_spec)
             missing = [r.id for r in records if r.id not in self.cache]
             if missing:
                 raise ManifestError(f"{len(missing)} clips could not be encoded (see "
@@ -450,10 +448,8 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.feature_cache and acc.is_main_process:  # encode what the cache lacks, once
         from musilingo.features import build_feature_cache
 
-        build_feature_cache(model.encoder, train_recs + valid_recs, cfg.feature_cache,
-                            model.config.pool_window, model.config.window_s, batch_size=8,
-                            device=str(model.device), progress=True,
-                            loudness_lufs=model.config.loudness_lufs)
+        build_feature_cache(model.feature_spec, train_recs + valid_recs, cfg.feature_cache,
+                            batch_size=8, device=str(model.device), progress=True)
     acc.wait_for_everyone()
     feats = FeatureSource(model, train_recs + valid_recs, cfg)
     if fresh and model.projector.feature_norm:
