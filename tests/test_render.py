@@ -20,10 +20,11 @@ pytest.importorskip("music21")
 pretty_midi = pytest.importorskip("pretty_midi")
 sf = pytest.importorskip("soundfile")
 
-from musilingo.data import render  # noqa: E402
+from musilingo.data import mma_styles, render  # noqa: E402
+from musilingo.data.render import catalogue, pool, timeouts  # noqa: E402
 from musilingo.data.manifest import read_manifest  # noqa: E402
 from musilingo.errors import ConfigError  # noqa: E402
-from musilingo.music import tonic_name  # noqa: E402
+from musilingo.music import pitch_class, tonic_name  # noqa: E402
 
 TOOLS = ("fluidsynth", "mma", "abc2midi")
 needs_tools = pytest.mark.skipif(
@@ -80,7 +81,7 @@ def _check_against_midi(rec: dict, out: Path) -> tuple[dict, object]:
 
 @needs_tools
 def test_bach_chorale_matches_midi(tmp_path):
-    path = next(p for p in render._m21_catalogue()["bach"] if Path(p).stem == "bwv269")
+    path = next(p for p in catalogue._m21_catalogue()["bach"] if Path(p).stem == "bwv269")
     spec = render.ClipSpec(index=0, clip_id="bach-test", source="music21", collection="bach",
                            group="bach", work_id="bach/bwv269", split_key="bach/bwv269",
                            path=path, soundfont=TIMID, clip_len=3.5, seed=11)
@@ -90,8 +91,8 @@ def test_bach_chorale_matches_midi(tmp_path):
     assert a["num_parts"] == 4 and a["drums"] is False
     assert a["composer"] == "Johann Sebastian Bach"
     # Key: G major in the source, transposed with the notes (MIDI key signature agrees).
-    tonic_pc = render._PC[a["key_tonic"][0]] + {"#": 1, "b": -1}.get(a["key_tonic"][1:], 0)
-    assert (a["key_mode"], tonic_pc % 12) == ("major", (7 + a["transpose"]) % 12)
+    tonic_pc = pitch_class(a["key_tonic"])
+    assert (a["key_mode"], tonic_pc) == ("major", (7 + a["transpose"]) % 12)
     assert pm.key_signature_changes[0].key_number == (7 + a["transpose"]) % 12
 
 
@@ -107,7 +108,7 @@ def test_mma_groove_matches_midi(tmp_path):
     # MMA's humanisation is seeded from the clip: a second render is the same audio, byte for byte
     again = render.render_clip(spec, _options(tmp_path / "again"))
     assert (tmp_path / "again" / again["audio"]).read_bytes() == (tmp_path / rec["audio"]).read_bytes()
-    lo, hi = next(s for s in render.mma_styles.MMA_STYLES if s.file == "waltz").qpm
+    lo, hi = next(s for s in mma_styles.MMA_STYLES if s.file == "waltz").qpm
     assert lo <= a["tempo_qpm"] <= hi
     kn = pm.key_signature_changes[0].key_number
     mode = "minor" if kn >= 12 else "major"
@@ -116,7 +117,7 @@ def test_mma_groove_matches_midi(tmp_path):
 
 @needs_tools
 def test_abc_tune_matches_midi(tmp_path):
-    path = next(p for p, _, _ in render._abc_catalogue()["irish"]
+    path = next(p for p, _, _ in catalogue._abc_catalogue()["irish"]
                 if Path(p).name == "PaddyThePiperReel.abc")
     spec = render.ClipSpec(index=0, clip_id="abc-test", source="abc", collection="ryansMammoth",
                            group="irish", work_id="ryansMammoth/PaddyThePiperReel/0",
@@ -188,7 +189,7 @@ def test_failure_is_logged_not_fatal(tmp_path):
     spec = render.ClipSpec(index=0, clip_id="broken", source="music21", collection="bach",
                            group="bach", work_id="bach/none", split_key="bach/none",
                            path=str(tmp_path / "missing.mxl"), soundfont=TIMID, clip_len=3.5)
-    cid, ok, msg = render._work((spec, opts))
+    cid, ok, msg = pool._work((spec, opts))
     assert (cid, ok) == ("broken", False) and msg
     assert json.loads((tmp_path / "state" / "failed" / "broken.json").read_text())["error"]
 
@@ -221,22 +222,22 @@ def test_a_timed_out_clip_is_tried_once_more_with_a_longer_limit(tmp_path, monke
     def slow_once(s, o):
         limits.append(o.timeout_s)
         if len(limits) == 1:
-            raise render._ClipTimeout("fluidsynth timed out after 60 s")
+            raise timeouts._ClipTimeout("fluidsynth timed out after 60 s")
         return {"id": s.clip_id}
 
-    monkeypatch.setattr(render, "render_clip", slow_once)
-    assert render._work((spec, opts)) == ("slow", True, "")
+    monkeypatch.setattr(pool, "render_clip", slow_once)
+    assert pool._work((spec, opts)) == ("slow", True, "")
     assert limits == [opts.timeout_s, opts.timeout_s * render.TIMEOUT_RETRY_FACTOR]
     assert json.loads((tmp_path / "state" / "done" / "slow.json").read_text()) == {"id": "slow"}
 
     def always_slow(s, o):
         limits.append(o.timeout_s)
-        raise render._ClipTimeout(f"fluidsynth timed out after {o.timeout_s:.0f} s")
+        raise timeouts._ClipTimeout(f"fluidsynth timed out after {o.timeout_s:.0f} s")
 
     limits.clear()
-    monkeypatch.setattr(render, "render_clip", always_slow)
+    monkeypatch.setattr(pool, "render_clip", always_slow)
     spec2 = replace(spec, clip_id="slower")
-    cid, ok, msg = render._work((spec2, opts))
+    cid, ok, msg = pool._work((spec2, opts))
     assert (cid, ok) == ("slower", False) and "timed out after 120 s" in msg and len(limits) == 2
 
     def broken(s, o):
@@ -244,6 +245,6 @@ def test_a_timed_out_clip_is_tried_once_more_with_a_longer_limit(tmp_path, monke
         raise ValueError("MIDI has no notes")
 
     limits.clear()
-    monkeypatch.setattr(render, "render_clip", broken)
+    monkeypatch.setattr(pool, "render_clip", broken)
     spec3 = replace(spec, clip_id="empty")
-    assert render._work((spec3, opts))[1] is False and len(limits) == 1  # not a timeout: no retry
+    assert pool._work((spec3, opts))[1] is False and len(limits) == 1  # not a timeout: no retry
