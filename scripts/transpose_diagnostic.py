@@ -11,7 +11,7 @@ import random
 
 from musilingo.data.manifest import read_manifest
 from musilingo.encoders.basic_pitch import feature_offsets, transpose_features
-from musilingo.evaluate import build_items, select_records
+from musilingo.evaluate.items import build_items, select_records
 from musilingo.features import build_feature_cache
 from musilingo.metrics.attributes import parse_key
 from musilingo.music import pitch_class

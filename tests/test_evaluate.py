@@ -10,6 +10,7 @@ import soundfile as sf
 
 from conftest import SR, tone
 from musilingo import evaluate
+from musilingo.evaluate import baselines, scoring
 from musilingo.errors import ConfigError, ManifestError
 
 STYLES = ("waltz", "tango", "rock", "march")
@@ -195,11 +196,11 @@ def test_baseline_sentences_parse_back_to_their_class(attr, truth):
 
 
 def test_answer_classes_for_confusion():
-    assert evaluate.answer_class("tempo", "It is fast, around 130 bpm.") == "fast"
-    assert evaluate.answer_class("tempo", "slow to moderate") == "several"
-    assert evaluate.answer_class("tempo", "A nice tune.") == "no claim"
-    assert evaluate.answer_class("key", "It is in G flat major.") == "F# major"
-    assert evaluate.answer_class("meter", "It is in 3/4.") == "3/4"
+    assert scoring.answer_class("tempo", "It is fast, around 130 bpm.") == "fast"
+    assert scoring.answer_class("tempo", "slow to moderate") == "several"
+    assert scoring.answer_class("tempo", "A nice tune.") == "no claim"
+    assert scoring.answer_class("key", "It is in G flat major.") == "F# major"
+    assert scoring.answer_class("meter", "It is in 3/4.") == "3/4"
 
 
 def test_majority_classes():
@@ -207,7 +208,7 @@ def test_majority_classes():
 
     recs = [Record(id=str(i), audio="x", attributes=_record(k, "train")["attributes"])
             for i, k in enumerate([0, 0, 0, 1, 2])]
-    maj = evaluate.majority_classes(recs)
+    maj = baselines.majority_classes(recs)
     assert maj["tempo"] == "slow" and maj["meter"] == "3/4" and maj["drums"] == "no"
     assert maj["key"] == ("C", "major")
     assert maj["instruments"] == frozenset({"piano"})  # in 4 of 5 records, the others in 1
@@ -247,10 +248,12 @@ def test_bad_manifests_give_clear_errors(tmp_path, counted_generate):
 def test_eval_subcommand_parses_to_eval_command(monkeypatch):
     import argparse
 
+    from musilingo.evaluate import run
+
     seen = {}
-    monkeypatch.setattr(evaluate, "eval_command", lambda **kw: seen.update(kw) or 0)
+    monkeypatch.setattr(run, "eval_command", lambda **kw: seen.update(kw) or 0)
     parser = argparse.ArgumentParser()
-    evaluate.add_eval_command(parser.add_subparsers(dest="command"))
+    run.add_eval_command(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["eval", "m.jsonl", "--out", "o", "--task", "attributes",
                               "--split", "all", "--protocol", "attributes", "--no-bertscore",
                               "--limit", "3"])

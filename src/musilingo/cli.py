@@ -349,7 +349,7 @@ def _add_score_and_features(sub) -> None:
 
 
 def _add_eval(sub) -> None:
-    from musilingo.evaluate import add_eval_command
+    from musilingo.evaluate.run import add_eval_command
 
     add_eval_command(sub)
 

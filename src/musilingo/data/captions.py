@@ -26,7 +26,7 @@ from musilingo.attributes import SCHEMA
 from musilingo.data.manifest import QA, Record, atomic_write_text
 from musilingo.music import meter_name, tempo_class
 
-DEFAULT_SAMPLING_RATE = 24_000  # what render.py writes
+DEFAULT_SAMPLING_RATE = 24_000  # what musilingo.data.render writes
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                 "ten", "eleven", "twelve")

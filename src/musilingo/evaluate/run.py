@@ -1,0 +1,219 @@
+"""``eval_command``: one evaluation run from manifest to report, wiring the parts of this package
+together (options, items, resumable predictions, generation, baselines, scoring) and writing
+``results.json`` and the report. The logic of each step lives in its own module."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from musilingo.attributes import class_sentence
+from musilingo.data.manifest import Record, check_audio_exists, read_manifest
+from musilingo.errors import ManifestError
+from musilingo.evaluate.baselines import majority_classes, probe_classes
+from musilingo.evaluate.generate import run_model, run_no_audio
+from musilingo.evaluate.items import Item, build_items, select_records
+from musilingo.evaluate.options import TASKS, EvalOptions
+from musilingo.evaluate.predictions import check_run, load_predictions, write_baselines
+from musilingo.evaluate.scoring import _word_counts, confusion, score_attribute_system
+
+log = logging.getLogger(__name__)
+
+
+def eval_command(model: str, data: str, out: str, task: str = "caption", split: str | None = "test",
+                 protocols: list[str] | None = None, batch_size: int = 8, device: str | None = None,
+                 limit: int | None = None, decoding: str = "greedy",
+                 max_new_tokens: int | None = None, bertscore: bool = True, baselines: bool = True,
+                 train_split: str = "train", bertscore_model: str | None = None,
+                 skip_missing: bool = False, feature_cache: str | None = None) -> int:
+    """Evaluate a model on a manifest split and write predictions, results.json and a report.
+
+    Args:
+        model: model folder or preset (``tiny``, ``default``, ``paper``).
+        data: JSONL manifest (``musilingo.data.manifest``).
+        out: output folder; rerunning with the same folder resumes (finished answers are kept).
+        task: caption | qa | attributes.
+        split: manifest split to evaluate (None = all records).
+        protocols: scoring protocols (caption/qa: lpmc, mullama, coco; attributes: attributes);
+            default caption -> lpmc + coco, qa -> mullama + lpmc.
+        batch_size: clips encoded / answers generated per model call.
+        device: cpu, cuda, cuda:N (default cuda when available).
+        limit: evaluate only the first N records of the split.
+        decoding: greedy | paper | beam.
+        max_new_tokens: generation length limit (default: the model's).
+        bertscore: compute BERTScore (caption / qa protocols).
+        baselines: attributes task: also run no-audio, majority and linear-probe baselines.
+        train_split: split the majority and probe baselines learn from.
+        bertscore_model: local BERTScore model folder (default the shipped MiniLM).
+        skip_missing: leave out records whose audio file is missing (default: refuse to run).
+
+    Returns 0 when every answer was produced, 1 when some clips failed to decode (each is
+    recorded with its error in predictions.jsonl and retried on the next run).
+    """
+    from musilingo import __version__
+    from musilingo.metrics.score import score_predictions, write_results
+    from musilingo.model import GenerationOptions
+
+    opts = EvalOptions(task=task, split=split, protocols=list(protocols or []),
+                       batch_size=batch_size, limit=limit, decoding=decoding,
+                       max_new_tokens=max_new_tokens, bertscore=bertscore,
+                       bertscore_model=bertscore_model, baselines=baselines,
+                       train_split=train_split, feature_cache=feature_cache)
+    GenerationOptions.named(decoding)  # an unknown decoding fails before any work
+    if "coco" in opts.protocols:
+        from musilingo.metrics.coco import _check_java
+
+        _check_java()  # fail now, not after hours of generation
+
+    all_records = read_manifest(data)
+    records = select_records(all_records, opts.split, data)
+    if opts.limit:
+        records = records[: opts.limit]
+    records, n_missing = check_audio_exists(records, skip_missing, where=data)
+    if not records:
+        raise ManifestError(f"{data}: none of the audio files of split {opts.split!r} exists")
+    items = build_items(records, opts.task, where=f"{data} (split {opts.split!r})")
+    with_baselines = opts.baselines and opts.task == "attributes"
+    train: list[Record] = []
+    if with_baselines:
+        train = [r for r in all_records if r.split == opts.train_split]
+        if not train:
+            raise ManifestError(f"{data}: no records in the train split {opts.train_split!r} for "
+                                "the majority and linear-probe baselines (choose another "
+                                "train_split, or turn baselines off)")
+        train, n_train_missing = check_audio_exists(train, skip_missing,
+                                                    where=f"{data} (split {opts.train_split!r})")
+        n_missing += n_train_missing
+        if not train:
+            raise ManifestError(f"{data}: none of the audio files of the train split exists")
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_run(out_dir, {"model": model, "data": str(Path(data).resolve()), "task": opts.task,
+                        "split": opts.split, "decoding": opts.decoding,
+                        "max_new_tokens": opts.max_new_tokens, "musilingo_version": __version__})
+    pred_path = out_dir / "predictions.jsonl"
+    done = load_predictions(pred_path)
+
+    def pending(system: str) -> list[Item]:
+        return [it for it in items if (system, it.id) not in done
+                or done[(system, it.id)].get("question") != it.question]
+
+    from musilingo.model import load_model
+
+    m, notes = load_model(model, device)
+    for note in notes:
+        log.warning("%s", note)
+    gen = GenerationOptions.named(opts.decoding, opts.max_new_tokens or m.config.max_new_tokens)
+    todo = pending("model")
+    if len(todo) < len(items):
+        log.warning("resuming: %d of %d answers already in %s", len(items) - len(todo), len(items),
+                    pred_path)
+    # one encoder pass per clip, shared with training and later runs (musilingo.features)
+    from musilingo.features import build_feature_cache
+
+    need = {r.id: r for r in ([it.record for it in todo] + (records + train if with_baselines else []))}
+    features, fstats = build_feature_cache(
+        m.feature_spec, list(need.values()), opts.feature_cache or out_dir / "features",
+        opts.batch_size, device=str(m.device))
+    failed = run_model(m, todo, pred_path, gen, opts.batch_size, features, fstats["failed"]) if todo else 0
+    if with_baselines:
+        todo = pending("no_audio")
+        if todo:
+            run_no_audio(m, todo, pred_path, gen, opts.batch_size)
+        pooled = {r.id: features[r.id].mean(dim=0).numpy() for r in records + train if r.id in features}
+    done = load_predictions(pred_path)
+    preds = {s: {it.id: done[(s, it.id)]["prediction"] for it in items if (s, it.id) in done}
+             for s in ("model", "no_audio")}
+
+    results: dict[str, Any] = {
+        "task": opts.task, "model": model, "data": str(data), "split": opts.split,
+        "musilingo_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "options": asdict(opts), "generation": asdict(gen),
+        "n_records": len(records), "n_items": len(items), "n_answered": len(preds["model"]),
+        "n_failed": len(items) - len(preds["model"]), "notes": list(notes),
+    }
+    if n_missing:
+        results["notes"].append(f"{n_missing} records skipped: audio file missing")
+    scored = [it for it in items if it.id in preds["model"]]
+    if opts.task == "attributes":
+        systems: dict[str, Any] = {"model": score_attribute_system(items, preds["model"])}
+        if with_baselines:
+            systems["no_audio"] = score_attribute_system(items, preds["no_audio"])
+            maj = majority_classes(train)
+            probe = probe_classes(train, pooled, items, pooled)
+            preds["majority"] = {it.id: class_sentence(it.attribute, maj[it.attribute])
+                                 for it in items if it.attribute in maj}
+            preds["linear_probe"] = {it.id: class_sentence(it.attribute, probe[it.id])
+                                     for it in items if it.id in probe}
+            for s in ("majority", "linear_probe"):
+                systems[s] = score_attribute_system(items, preds[s])
+            write_baselines(out_dir / "baselines.jsonl", items, preds)
+            results["baselines"] = {
+                "no_audio": "the same LLM and prompt with zero audio tokens",
+                "majority": f"most frequent class per attribute in split {opts.train_split!r} "
+                            f"({len(train)} records), stated as a sentence",
+                "linear_probe": "logistic regression per attribute on standardised mean-pooled "
+                                f"encoder features, trained on split {opts.train_split!r}",
+            }
+            results["majority_classes"] = {a: _jsonable(c) for a, c in maj.items()}
+        results["systems"] = {k: v for k, v in systems.items() if v is not None}
+        results["confusion"] = {s: {a: c for a in ("tempo", "meter", "key")
+                                    if (c := confusion(items, p, a)) is not None}
+                                for s, p in preds.items()}
+    elif scored:
+        pairs = [{"id": it.id, "prediction": preds["model"][it.id], "ground_truth": it.reference}
+                 for it in scored]
+        results["scores"] = {p: score_predictions(pairs, p, bertscore_model=opts.bertscore_model,
+                                                  bertscore=opts.bertscore)
+                             for p in opts.protocols}
+        results["lengths"] = {"prediction_words": _word_counts(preds["model"][it.id]
+                                                               for it in scored),
+                              "reference_words": _word_counts(it.reference for it in scored)}
+    from musilingo.report import write_report
+
+    results["plots"] = write_report(results, out_dir, items=items, predictions=preds)
+    write_results(results, out_dir / "results.json")
+    if failed or results["n_failed"]:
+        log.warning("%d of %d answers failed (see 'error' lines in %s); rerun to retry",
+                    results["n_failed"], len(items), pred_path)
+        return 1
+    return 0
+
+
+def _jsonable(c: Any) -> Any:
+    if isinstance(c, frozenset):
+        return sorted(c)
+    if isinstance(c, tuple):
+        return list(c)
+    return c
+
+
+def add_eval_command(subparsers) -> None:
+    """Add ``eval`` to the CLI (``cli._EXTRA_COMMANDS.append(add_eval_command)``)."""
+    p = subparsers.add_parser("eval", help="evaluate a model on a manifest split, write a report")
+    p.add_argument("data", help="JSONL manifest")
+    p.add_argument("--model", default="default", help="model folder or preset")
+    p.add_argument("--out", required=True, help="output folder (rerun with it to resume)")
+    p.add_argument("--task", choices=TASKS, default="caption")
+    p.add_argument("--split", default="test", help="split to evaluate ('all' = every record)")
+    p.add_argument("--protocol", dest="protocols", action="append", default=None,
+                   help="scoring protocol (repeatable; default depends on the task)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default=None)
+    p.add_argument("--limit", type=int, default=None, help="only the first N records")
+    p.add_argument("--decoding", default="greedy", help="greedy | paper | beam")
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--no-bertscore", dest="bertscore", action="store_false")
+    p.add_argument("--bertscore-model", default=None, help="local BERTScore model folder")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out clips whose audio file is missing")
+    p.add_argument("--feature-cache", default=None,
+                   help="shared feature cache folder (e.g. the one training used); default OUT/features")
+    p.set_defaults(func=lambda split="test", **kw: eval_command(
+        split=None if split == "all" else split, **kw))
