@@ -16,7 +16,9 @@ from safetensors.torch import load_file
 from musilingo.data.manifest import QA, Record, write_manifest
 from musilingo.errors import ConfigError
 from musilingo.prompts import Turn
-from musilingo.train import TrainConfig, build_samples, lr_at, train
+from musilingo.train import TrainConfig, train
+from musilingo.train.samples import build_samples
+from musilingo.train.schedule import lr_at
 
 from conftest import SR, tone
 
@@ -266,7 +268,7 @@ def test_qa_oversample_repeats_the_named_kinds_in_training_only():
 
 
 def test_transposed_key_answer_renames_the_tonic_once():
-    from musilingo.train import transposed_key_answer as t
+    from musilingo.train.samples import transposed_key_answer as t
 
     assert t("B major.", "B", "major", 1) == "C major."
     assert t("It is in the key of F# minor.", "F#", "minor", 3) == "It is in the key of A minor."
@@ -280,7 +282,7 @@ def test_transposed_key_answer_renames_the_tonic_once():
 
 def test_key_transpose_builds_renamed_single_turn_key_samples():
     from musilingo.music import pitch_class
-    from musilingo.train import TRANSPOSE_INTERVALS
+    from musilingo.train.samples import TRANSPOSE_INTERVALS
 
     qa = [QA("What key?", "It is in the key of F# minor.", "key"), QA("tempo?", "fast.", "tempo"),
           QA("Major or minor?", "It is in a minor key.", "key")]
@@ -304,7 +306,9 @@ def test_key_transpose_builds_renamed_single_turn_key_samples():
 def test_key_transpose_moves_the_pitch_features_of_its_samples(tmp_path):
     pytest.importorskip("onnxruntime")
     from musilingo.encoders.basic_pitch import transpose_features
-    from musilingo.train import FeatureSource, Sample, build_model
+    from musilingo.train.build import build_model
+    from musilingo.train.feature_source import FeatureSource
+    from musilingo.train.samples import Sample
 
     recs = []
     for i, (freq, tonic) in enumerate([(220.0, "A"), (261.63, "C"), (392.0, "G")]):
@@ -354,7 +358,7 @@ def test_packed_training_runs_and_trains_every_answer(tmp_path, manifest):
 
 
 def test_length_grouped_order_is_a_seeded_permutation_of_similar_length_batches():
-    from musilingo.train import epoch_order
+    from musilingo.train.samples import epoch_order
 
     lengths = [(i * 37) % 101 for i in range(250)]
     o = epoch_order(250, 3, 1, lengths, batch=8)

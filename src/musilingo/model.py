@@ -12,7 +12,7 @@ the whole track in the shape it was trained on).
 
 Weights: only the projector (and LoRA adapters when used) is trainable; the encoder and the LLM are
 frozen once, at construction. A model folder holds ``config.json`` + ``projector.safetensors``
-(+ ``adapter/``). This module does not train; see ``train.py``.
+(+ ``adapter/``). This module does not train; see ``musilingo.train``.
 """
 
 from __future__ import annotations
