@@ -424,6 +424,22 @@ def test_one_upload_gives_the_caption_and_a_conversation(server):
     assert [t.question for t in conv.turns] == [instruction, "Is it loud?"]
 
 
+
+def test_first_chat_message_about_a_long_file_answers_each_window_as_caption_does(server):
+    """The page captions through a chat's first message, so a long file's per-window captions
+    must come from there too, equal to /v1/caption's; the chat continues from the whole track."""
+    url, app = server
+    instruction = httpx.get(url + "/health").json()["caption_instruction"]
+    audio = wav_bytes(45.0, freq=300.0)
+    caption = post(url, "/v1/caption", audio).json()
+    first = post(url, "/v1/chat", audio, message=instruction).json()
+    assert [(w["start_s"], w["end_s"]) for w in first["windows"]] == [(0.0, 30.0), (30.0, 45.0)]
+    assert first["windows"] == caption["windows"] and first["text"] == caption["text"]
+    conv = app.state.service.conversations.get(first["conversation_id"])
+    assert [t.answer for t in conv.turns] == [caption["text"]]
+    later = post(url, "/v1/chat", conversation_id=first["conversation_id"], message="And?").json()
+    assert later["windows"] == []
+
 ABSOLUTE_URL = re.compile(  # href="/...", fetch("/...") or a quoted "/v1", "/health", "/static"
     r"""(?:href|src|action)\s*=\s*["']/|fetch\(\s*[`"']/|["'`]/(?:v1|health|static)\b""")
 

@@ -154,14 +154,20 @@ class InferenceService:
         t0 = time.perf_counter()
         timings = Timings()
         prepared, notes = await self._prepare(data, name, timings)
-        features = self.model.track_features(prepared.features)
+        # answered as /v1/caption and /v1/ask answer (per window too); the conversation goes on
+        # from the whole track and its answer
+        plan = self.model.answer_plan(prepared.features, whole_track=True)
         t1 = time.perf_counter()
-        reply = await self.batcher.submit("generate", (features, [Turn(message)]))
+        texts = await self.batcher.submit_many("generate", [(f, [Turn(message)]) for _, f in plan])
         timings.generate_ms = _ms(time.perf_counter() - t1)
-        conv = self.conversations.create(name, prepared.duration_s, features)
+        reply = next(t for (w, _), t in zip(plan, texts) if w is None)
+        windows = [WindowAnswer(start_s=prepared.spans[w][0], end_s=prepared.spans[w][1], text=t)
+                   for (w, _), t in zip(plan, texts) if w is not None]
+        conv = self.conversations.create(name, prepared.duration_s,
+                                         self.model.track_features(prepared.features))
         self.conversations.record(conv, message, reply)
         timings.total_ms = _ms(time.perf_counter() - t0)
-        return self._chat_response(conv, reply, notes, timings)
+        return self._chat_response(conv, reply, notes, timings, windows)
 
     async def _continue_chat(self, conv: Conversation, message: str) -> ChatResponse:
         t0 = time.perf_counter()
@@ -174,11 +180,11 @@ class InferenceService:
         return self._chat_response(conv, reply, [], timings)
 
     def _chat_response(self, conv: Conversation, reply: str, notes: list[str],
-                       timings: Timings) -> ChatResponse:
+                       timings: Timings, windows: list[WindowAnswer] | None = None) -> ChatResponse:
         return ChatResponse(conversation_id=conv.id, text=reply, turn=conv.answered,
                             source=conv.source, duration_s=round(conv.duration_s, 3),
                             expires_in_s=round(self.conversations.expires_in_s(conv), 1),
-                            notes=notes, timings=timings)
+                            windows=windows or [], notes=notes, timings=timings)
 
     async def _prepare(self, data: bytes, name: str, timings: Timings) -> tuple[PreparedAudio, list[str]]:
         """Decode (thread pool) then encode (batched): the prepared audio and notes for the user."""

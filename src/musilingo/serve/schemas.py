@@ -47,6 +47,10 @@ class ChatResponse(BaseModel):
     source: str
     duration_s: float
     expires_in_s: float = Field(description="the conversation is forgotten after this much idle time")
+    windows: list[WindowAnswer] = Field(
+        default_factory=list,
+        description="first message about audio longer than one window: the answer per window "
+                    "(``text`` is about the whole track, which later messages continue from)")
     notes: list[str] = Field(default_factory=list)
     timings: Timings
 

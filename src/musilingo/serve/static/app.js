@@ -75,6 +75,12 @@ async function post(path, form) {  // path is relative, e.g. "v1/chat"
   return body;
 }
 
+function fmtTime(s) {
+  const m = Math.floor(s / 60);
+  const sec = (s % 60).toFixed(1).padStart(4, "0");
+  return `${m}:${sec}`;
+}
+
 function fmtTimings(t) {
   if (!t) return "";
   return `decode ${Math.round(t.decode_ms)} ms · encode ${Math.round(t.encode_ms)} ms · ` +
@@ -262,6 +268,7 @@ function useFile(file) {
 async function caption(file, url) {
   $("caption").classList.add("muted");
   $("caption").textContent = "";
+  $("windows").textContent = "";
   $("caption-timings").textContent = "";
   setBusy("Checking the file…");
   try {
@@ -283,8 +290,19 @@ async function caption(file, url) {
     state.conversationId = r.conversation_id;
     $("caption").classList.remove("muted");
     $("caption").textContent = r.text || "(the model wrote nothing)";
+    for (const w of r.windows) {  // audio longer than one window: a caption per window too
+      const li = document.createElement("li");
+      const jump = document.createElement("button");
+      jump.type = "button";
+      jump.textContent = `${fmtTime(w.start_s)}–${fmtTime(w.end_s)}`;
+      jump.title = "play from here";
+      jump.addEventListener("click", () => { $("audio").currentTime = w.start_s; $("audio").play(); });
+      li.append(jump, document.createTextNode(w.text));
+      $("windows").append(li);
+    }
     const notes = r.notes.length ? ` · note: ${r.notes.join("; ")}` : "";
-    $("caption-timings").textContent = `${r.duration_s.toFixed(1)} s of audio · ${fmtTimings(r.timings)}${notes}`;
+    const whole = r.windows.length ? ` · ${r.windows.length} windows; the caption above is about the whole track` : "";
+    $("caption-timings").textContent = `${r.duration_s.toFixed(1)} s of audio · ${fmtTimings(r.timings)}${whole}${notes}`;
   } catch (err) {
     if (file !== state.file) return;
     // a file the server cannot use (too large, too long, not audio) is not worth asking about
