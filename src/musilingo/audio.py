@@ -2,8 +2,8 @@
 
 Pure functions only. Decoding goes through libsndfile (``soundfile``: wav, flac, ogg/vorbis, opus,
 mp3, aiff, ...) and falls back to the ``ffmpeg`` command for anything else it can decode (m4a/aac,
-wma, video containers). Resampling uses soxr (a proper band-limited resampler; torchaudio is
-avoided on purpose, see docs). Every user mistake raises :class:`~musilingo.errors.AudioError`
+wma, video containers). Resampling uses soxr (a band-limited resampler, one small wheel; the
+project does not depend on torchaudio). Every user mistake raises :class:`~musilingo.errors.AudioError`
 naming the file and the problem. This module knows nothing about models.
 """
 

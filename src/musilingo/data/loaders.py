@@ -1,6 +1,6 @@
 """Loaders that read the public MusiLingo datasets into manifest :class:`Record` objects.
 
-Formats (see ``docs`` / the paper's dataset notes):
+Formats, as the published datasets ship them:
 
 - **MusicCaps** CSV (``ytid, start_s, end_s, audioset_positive_labels, aspect_list, caption,
   author_id, is_balanced_subset, is_audioset_eval``): one Record per row, id = ytid, caption from
