@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from musilingo.model import MusiLingo, UntrainedModelWarning, PRESET_DIR
+from musilingo.config import PRESET_DIR
+from musilingo.model import MusiLingo, UntrainedModelWarning
 from musilingo.prompts import Turn
 
 SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"

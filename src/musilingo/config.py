@@ -2,16 +2,20 @@
 
 A model folder's ``config.json`` is ``ModelConfig.to_dict()``; loading validates every field.
 Presets are plain entries in :data:`PRESETS`; there is no registry filled by import side effects.
+:func:`resolve_config` reads the config of a preset (a trained one ships under
+:data:`PRESET_DIR`) or of a model folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from musilingo.errors import ConfigError
+from musilingo.errors import CheckpointError, ConfigError
 from musilingo.projector import PROJECTOR_KINDS
 
 ENCODER_NAMES = ("mert", "random-mert", "musicnn", "basic-pitch", "composite")
@@ -209,3 +213,30 @@ def _tiny() -> ModelConfig:
 #: preset name -> function building its untrained config (a trained preset folder, when shipped
 #: inside the package under ``presets/NAME``, takes precedence; see ``model.MusiLingo.from_pretrained``)
 PRESETS = {"paper": _paper, "default": _default, "tiny": _tiny}
+#: where trained presets ship inside the package (``presets/NAME/config.json`` + weights)
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def resolve_config(name_or_path: str) -> tuple[ModelConfig, Path | None]:
+    """The config of a model folder or preset, and the folder holding its weights (None for a
+    preset that ships none: it starts untrained). A preset shipped in ``presets/NAME`` wins."""
+    folder = None
+    if name_or_path in PRESETS:
+        shipped = PRESET_DIR / name_or_path
+        if not (shipped / "config.json").is_file():
+            return PRESETS[name_or_path](), None
+        folder = shipped
+    elif Path(name_or_path).is_dir():
+        folder = Path(name_or_path)
+    else:
+        raise CheckpointError(f"{name_or_path}: not a model folder or a preset "
+                              f"(presets: {', '.join(PRESETS)})")
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder}: no config.json (not a MusiLingo model folder)")
+    try:
+        return ModelConfig.from_dict(json.loads(cfg_path.read_text())), folder
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_path}: not valid JSON ({e.msg})") from None
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None

@@ -186,9 +186,8 @@ def feature_spec_from(name: str) -> FeatureSpec:
     ``mert:PATH_OR_ID``, ``random-mert``. A model folder or preset uses its config (the LLM is
     not loaded).
     """
-    from musilingo.config import PRESETS, default_pool_window, encoder_config_from_spec
+    from musilingo.config import PRESETS, default_pool_window, encoder_config_from_spec, resolve_config
     from musilingo.encoders import build_encoder
-    from musilingo.model import resolve_config
 
     if name in PRESETS or Path(name).is_dir():
         cfg, _ = resolve_config(name)

@@ -33,7 +33,7 @@ from torch import nn
 
 from musilingo import __version__
 from musilingo.audio import MAX_DURATION_S, check_samples, load_audio, split_windows
-from musilingo.config import PRESETS, ModelConfig
+from musilingo.config import ModelConfig, resolve_config
 from musilingo.encoders import build_encoder
 from musilingo.encoders.base import num_pooled_tokens
 from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
@@ -45,7 +45,6 @@ from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_
 log = logging.getLogger(__name__)
 
 AudioInput = Union[str, os.PathLike, tuple]  # a path, or (samples [S] float32, sample_rate)
-PRESET_DIR = Path(__file__).parent / "presets"
 
 
 class UntrainedModelWarning(UserWarning):
@@ -489,31 +488,6 @@ class Chat:
         reply = self.model.generate([self.features], [turns], options)[0]
         self.turns = turns[:-1] + [Turn(question, reply)]
         return reply
-
-
-def resolve_config(name_or_path: str) -> tuple[ModelConfig, Path | None]:
-    """The config of a model folder or preset, and the folder holding its weights (None for a
-    preset that ships none: it starts untrained). A preset shipped in ``presets/NAME`` wins."""
-    folder = None
-    if name_or_path in PRESETS:
-        shipped = PRESET_DIR / name_or_path
-        if not (shipped / "config.json").is_file():
-            return PRESETS[name_or_path](), None
-        folder = shipped
-    elif Path(name_or_path).is_dir():
-        folder = Path(name_or_path)
-    else:
-        raise CheckpointError(f"{name_or_path}: not a model folder or a preset "
-                              f"(presets: {', '.join(PRESETS)})")
-    cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{folder}: no config.json (not a MusiLingo model folder)")
-    try:
-        return ModelConfig.from_dict(json.loads(cfg_path.read_text())), folder
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{cfg_path}: not valid JSON ({e.msg})") from None
-    except ConfigError as e:
-        raise CheckpointError(f"{cfg_path}: {e}") from None
 
 
 def load_model(name_or_path: str, device: str | None = None,
