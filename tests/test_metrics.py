@@ -12,7 +12,7 @@ import pytest
 
 from musilingo.errors import ConfigError, ManifestError
 from musilingo.metrics import lpmc, mullama
-from musilingo.metrics.text import normalize_text
+from musilingo.text import normalize_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

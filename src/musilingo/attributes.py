@@ -68,7 +68,7 @@ def truth_class(attr: str, truth: Mapping[str, Any]) -> Any:
     """The class of the truth for ``attr``: a string (tempo class, time signature, ``"yes"`` /
     ``"no"``, canonical style); a ``(tonic | None, mode | None)`` pair for key, the tonic spelt
     one way per pitch class and mode; a frozenset of GM families for instruments."""
-    from musilingo.metrics.text import normalize_text
+    from musilingo.text import normalize_text
 
     get_attribute(attr)
     if attr == "tempo":

@@ -30,7 +30,7 @@ _ACCIDENTAL = {"": 0, "#": 1, "sharp": 1, "b": -1, "flat": -1}
 def pitch_class(name: str) -> int:
     """A note or tonic name -> pitch class 0-11: ``"F#"``, ``"Gb"``, ``"G-flat"``, ``"f sharp"``,
     ``"F♯"`` -> 6; ``"B#"`` -> 0. Raises ValueError for anything else."""
-    from musilingo.metrics.text import normalize_text
+    from musilingo.text import normalize_text
 
     t = normalize_text(str(name)).replace("-", "").replace(" ", "")
     if not t or t[0] not in LETTER_PITCH_CLASS or t[1:] not in _ACCIDENTAL:
@@ -184,7 +184,49 @@ _SPACED_STYLES = {re.sub(r"[\s-]+", " ", k): v for k, v in STYLES.items()}
 def canonical_style(style: str) -> str:
     """Fold a style name or synonym to its canonical name (``"Bossa"`` -> ``"bossa nova"``);
     an unknown style comes back normalised (lower case, single spaces)."""
-    from musilingo.metrics.text import normalize_text
+    from musilingo.text import normalize_text
 
     s = re.sub(r"[\s-]+", " ", normalize_text(style))
     return _SPACED_STYLES.get(s, s)
+
+
+# --- key profiles --------------------------------------------------------------------------------
+#: Key profiles (tonic first, 12 pitch classes above it) for correlation key finding
+#: (Krumhansl-Schmuckler method), as (major, minor). Sources: Krumhansl & Kessler (1982) probe-tone
+#: ratings; Temperley's Kostka-Payne corpus profile (Music and Probability, 2007; the values of
+#: humdrum ``keycor`` and music21's ``TemperleyKostkaPayne``); Albrecht & Shanahan (2013, Music
+#: Perception 31(1)), fitted to a 490-piece common-practice corpus. ``musilingo.analysis.key``
+#: uses them; which one is the default is chosen on the dev split there (docs/analysis.md).
+KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "krumhansl": (
+        (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
+        (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17),
+    ),
+    "temperley": (
+        (0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
+        (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330),
+    ),
+    "albrecht-shanahan": (
+        (0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081),
+        (0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052),
+    ),
+}  # fmt: skip
+
+
+def key_profile(name: str, mode: str, tonic_pc: int = 0) -> tuple[float, ...]:
+    """Profile ``name`` (a key of :data:`KEY_PROFILES`) for ``mode`` ("major" / "minor"),
+    rotated so that index ``tonic_pc`` is the tonic: ``key_profile("krumhansl", "major", 7)[7]``
+    -> 6.35. Raises KeyError / ValueError for an unknown name / mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    p = KEY_PROFILES[name][MODES.index(mode)]
+    t = tonic_pc % 12
+    return tuple(p[(i - t) % 12] for i in range(12))
+
+
+def meter_signature(beats_per_bar: int, compound: bool) -> str:
+    """The time signature for ``beats_per_bar`` felt beats (2, 3 or 4) split in two (simple) or
+    three (compound): ``meter_signature(3, False)`` -> ``"3/4"``, ``(2, True)`` -> ``"6/8"``."""
+    if beats_per_bar not in (2, 3, 4):
+        raise ValueError(f"beats_per_bar must be 2, 3 or 4, got {beats_per_bar}")
+    return f"{3 * beats_per_bar}/8" if compound else f"{beats_per_bar}/4"

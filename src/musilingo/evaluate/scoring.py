@@ -18,7 +18,7 @@ def score_attribute_system(items: Sequence[Item], preds: Mapping[str, str]) -> d
     of instrument families (``instrument_family_f1``) for one system's answers."""
     from musilingo.metrics.attributes import parse_instruments
     from musilingo.metrics.score import score_predictions
-    from musilingo.metrics.text import normalize_text
+    from musilingo.text import normalize_text
 
     pairs = [{"id": it.id, "prediction": preds[it.id], "ground_truth": it.truth,
               "attribute": it.attribute} for it in items if it.id in preds]

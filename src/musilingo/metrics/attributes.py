@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from musilingo.attributes import ATTRIBUTES
-from musilingo.metrics.text import fold_symbols, normalize_text
+from musilingo.text import fold_symbols, normalize_text
 from musilingo.music import (
     GM_FAMILIES,
     STYLES,

@@ -1,12 +1,12 @@
-"""The one text normaliser, for the scorers that normalise (attribute parsing).
+"""The one text normaliser: the answer parser (``metrics/attributes.py``) and the music tables
+(tonic and style names in :mod:`musilingo.music`) read text through it.
 
 :func:`normalize_text` folds Unicode (NFKC), maps music and typographic symbols to ASCII
 (``♯`` -> ``#``, ``♭`` -> ``b``, curly quotes, dashes), lower-cases and collapses whitespace.
 
 What it does NOT touch: the caption protocols (``lpmc``, ``mullama``, ``coco``) reproduce
 published evaluations, each with its own tokeniser (13a, nltk, PTB), and score the raw strings;
-normalising before them would change the numbers that are meant to be compared. They only use
-:func:`clean_text`, which rejects non-strings and nothing else.
+normalising before them would change the numbers that are meant to be compared.
 """
 
 from __future__ import annotations
@@ -38,9 +38,3 @@ def normalize_text(text: str) -> str:
     """Fold symbols, lower-case and collapse whitespace: ``"F♯  Minor"`` -> ``"f# minor"``."""
     return _SPACE_RE.sub(" ", fold_symbols(text).lower()).strip()
 
-
-def clean_text(text: object, where: str = "") -> str:
-    """Return ``text`` unchanged if it is a string; raise ``TypeError`` naming ``where`` if not."""
-    if not isinstance(text, str):
-        raise TypeError(f"{where or 'text'}: expected a string, got {type(text).__name__}")
-    return text
