@@ -131,3 +131,4 @@ def bert_score(
     p, r, f = scorer.score(list(predictions), flat, batch_size=batch_size)
     return {"precision": p.tolist(), "recall": r.tolist(), "f1": f.tolist(),
             "model": spec.name, "layer": spec.num_layers, "note": spec.note}
+

@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from musilingo.metrics.base import MultiReferencePairs
+from musilingo.metrics.base import MultiReferencePairs, add_bertscore, mean
 
 # --- sacrebleu's tokenizer_13a, as copied into evaluate's bleu metric ------------------------
 
@@ -204,9 +204,6 @@ def rouge_l_scores(
     return out
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(sum(values) / len(values)) if values else float("nan")
-
 
 # --- the protocol as a metric object -----------------------------------------------------------
 
@@ -227,19 +224,14 @@ class LpmcMetric(MultiReferencePairs):
         res: dict = {"n": len(self.predictions)}
         for n in range(1, 5):
             res[f"bleu{n}"] = corpus_bleu(self.predictions, self.references, n).bleu
-        res["meteor"] = _mean(meteor_scores(self.predictions, self.references))
-        res["rougeL"] = _mean([s["f1"] for s in rouge_l_scores(self.predictions, self.references)])
+        res["meteor"] = mean(meteor_scores(self.predictions, self.references))
+        res["rougeL"] = mean([s["f1"] for s in rouge_l_scores(self.predictions, self.references)])
         notes = [
             "BLEU: HF evaluate 'bleu' algorithm (13a tokens, NMT compute_bleu, no smoothing)",
             f"METEOR tokeniser: {meteor_tokenizer_kind()}",
             "ROUGE-L: plain mean of per-item F1 (evaluate reports a bootstrap median)",
         ]
         if bertscore_model is not None:
-            from musilingo.metrics.bertscore import bert_score
-
-            bs = bert_score(self.predictions, self.references, bertscore_model)
-            res["bertscore"] = _mean(bs["f1"])
-            res["bertscore_model"] = bs["model"]
-            notes.append(bs["note"])
+            add_bertscore(res, notes, self.predictions, self.references, bertscore_model, "f1")
         res["notes"] = notes
         return res

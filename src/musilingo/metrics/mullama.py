@@ -20,6 +20,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from musilingo.metrics.base import add_bertscore, mean
+
 BLEU_WEIGHTS = (0.25, 0.25, 0.25, 0.25)  # nltk's default
 BLEU4_WEIGHTS = (0.0, 0.0, 0.0, 1.0)
 
@@ -57,9 +59,6 @@ def rouge_l_recall(prediction: str, reference: str) -> float:
     return float(_rouge.score(reference, prediction)["rougeL"].recall)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(sum(values) / len(values)) if values else float("nan")
-
 
 @dataclass
 class MullamaMetric:
@@ -91,21 +90,16 @@ class MullamaMetric:
         pairs = list(zip(self.predictions, self.references))
         res: dict = {
             "n": len(pairs),
-            "bleu": _mean([char_bleu(p, r) for p, r in pairs]),
-            "bleu4": _mean([char_bleu(p, r, BLEU4_WEIGHTS) for p, r in pairs]),
-            "meteor": _mean([wordpunct_meteor(p, r) for p, r in pairs]),
-            "rougeL": _mean([rouge_l_recall(p, r) for p, r in pairs]),
+            "bleu": mean([char_bleu(p, r) for p, r in pairs]),
+            "bleu4": mean([char_bleu(p, r, BLEU4_WEIGHTS) for p, r in pairs]),
+            "meteor": mean([wordpunct_meteor(p, r) for p, r in pairs]),
+            "rougeL": mean([rouge_l_recall(p, r) for p, r in pairs]),
         }
         notes = [
             "BLEU: nltk sentence_bleu on raw strings = character n-grams (MU-LLaMA quirk)",
             "ROUGE-L and BERTScore are RECALL, per the MU-LLaMA script",
         ]
         if bertscore_model is not None:
-            from musilingo.metrics.bertscore import bert_score
-
-            bs = bert_score(self.predictions, self.references, bertscore_model)
-            res["bertscore"] = _mean(bs["recall"])
-            res["bertscore_model"] = bs["model"]
-            notes.append(bs["note"])
+            add_bertscore(res, notes, self.predictions, self.references, bertscore_model, "recall")
         res["notes"] = notes
         return res
