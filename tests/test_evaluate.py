@@ -11,6 +11,7 @@ import soundfile as sf
 from conftest import SR, tone
 from musilingo import evaluate
 from musilingo.evaluate import baselines, scoring
+from musilingo.evaluate.options import EvalOptions
 from musilingo.errors import ConfigError, ManifestError
 
 STYLES = ("waltz", "tango", "rock", "march")
@@ -72,13 +73,17 @@ def counted_generate(monkeypatch, tiny_model):
     return calls
 
 
+def _eval(model, data, out, **options):
+    return evaluate.eval_command(data, out=out, model=model, options=EvalOptions(**options))
+
+
 def _lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
 def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, counted_generate):
     out = tmp_path / "out"
-    code = evaluate.eval_command("tiny", dataset, str(out), task="attributes", max_new_tokens=4,
+    code = _eval("tiny", dataset, str(out), task="attributes", max_new_tokens=4,
                                  batch_size=4, bertscore=False)
     assert code == 0
     preds = _lines(out / "predictions.jsonl")
@@ -115,7 +120,7 @@ def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, 
     # rerun: nothing is generated again and the finished lines are untouched
     before = (out / "predictions.jsonl").read_text()
     calls = counted_generate["n"]
-    assert evaluate.eval_command("tiny", dataset, str(out), task="attributes", max_new_tokens=4,
+    assert _eval("tiny", dataset, str(out), task="attributes", max_new_tokens=4,
                                  batch_size=4, bertscore=False) == 0
     assert counted_generate["n"] == calls
     assert (out / "predictions.jsonl").read_text() == before
@@ -125,13 +130,13 @@ def test_caption_eval_resumes_after_a_torn_line(dataset, tmp_path, counted_gener
     out = tmp_path / "cap"
     kw = {"task": "caption", "protocols": ["lpmc", "mullama"], "max_new_tokens": 3,
           "bertscore": False}
-    assert evaluate.eval_command("tiny", dataset, str(out), limit=2, **kw) == 0
+    assert _eval("tiny", dataset, str(out), limit=2, **kw) == 0
     first = _lines(out / "predictions.jsonl")
     assert [p["id"] for p in first] == ["clip8:caption", "clip9:caption"]
     with open(out / "predictions.jsonl", "a") as f:
         f.write('{"system": "model", "id": "clip10:cap')  # a line cut by a kill
     counted_generate["answers"] = 0
-    assert evaluate.eval_command("tiny", dataset, str(out), **kw) == 0
+    assert _eval("tiny", dataset, str(out), **kw) == 0
     assert counted_generate["answers"] == 2  # only the two new clips
     rows = _lines(out / "predictions.jsonl")
     assert rows[:2] == first  # kept as they were, timestamps included
@@ -145,7 +150,7 @@ def test_caption_eval_resumes_after_a_torn_line(dataset, tmp_path, counted_gener
 
 def test_qa_eval_asks_every_pair(dataset, tmp_path, counted_generate):
     out = tmp_path / "qa"
-    assert evaluate.eval_command("tiny", dataset, str(out), task="qa", protocols=["mullama"],
+    assert _eval("tiny", dataset, str(out), task="qa", protocols=["mullama"],
                                  max_new_tokens=3, bertscore=False) == 0
     ids = [p["id"] for p in _lines(out / "predictions.jsonl")]
     assert ids == [f"clip{i}:qa{j}" for i in range(8, 12) for j in range(2)]
@@ -154,10 +159,10 @@ def test_qa_eval_asks_every_pair(dataset, tmp_path, counted_generate):
 
 def test_other_settings_in_the_same_folder_are_refused(dataset, tmp_path, counted_generate):
     out = tmp_path / "o"
-    evaluate.eval_command("tiny", dataset, str(out), task="qa", protocols=["mullama"],
+    _eval("tiny", dataset, str(out), task="qa", protocols=["mullama"],
                           max_new_tokens=2, bertscore=False, limit=1)
     with pytest.raises(ConfigError, match="different run"):
-        evaluate.eval_command("tiny", dataset, str(out), task="qa", protocols=["mullama"],
+        _eval("tiny", dataset, str(out), task="qa", protocols=["mullama"],
                               max_new_tokens=3, bertscore=False, limit=1)
 
 
@@ -216,7 +221,7 @@ def test_majority_classes():
 
 def test_bad_manifests_give_clear_errors(tmp_path, counted_generate):
     def run(data, **kw):
-        evaluate.eval_command("tiny", data, str(tmp_path / "out"), max_new_tokens=2,
+        _eval("tiny", data, str(tmp_path / "out"), max_new_tokens=2,
                               bertscore=False, protocols=kw.pop("protocols", ["mullama"]),
                               **kw)
 
@@ -246,21 +251,19 @@ def test_bad_manifests_give_clear_errors(tmp_path, counted_generate):
 
 
 def test_eval_subcommand_parses_to_eval_command(monkeypatch):
-    import argparse
+    import functools
 
+    from musilingo.cli import main
     from musilingo.evaluate import run
 
     seen = {}
-    monkeypatch.setattr(run, "eval_command", lambda **kw: seen.update(kw) or 0)
-    parser = argparse.ArgumentParser()
-    run.add_eval_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["eval", "m.jsonl", "--out", "o", "--task", "attributes",
-                              "--split", "all", "--protocol", "attributes", "--no-bertscore",
-                              "--limit", "3"])
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
-    assert args.func(**kwargs) == 0
-    assert seen["split"] is None and seen["protocols"] == ["attributes"] and seen["limit"] == 3
-    assert seen["bertscore"] is False and seen["data"] == "m.jsonl"
+    monkeypatch.setattr(run, "eval_command",
+                        functools.wraps(run.eval_command)(lambda **kw: seen.update(kw) or 0))
+    assert main(["eval", "m.jsonl", "--out", "o", "--task", "attributes", "--split", "all",
+                 "--protocols", "attributes", "--no-bertscore", "--limit", "3"]) == 0
+    opts = seen["options"]
+    assert opts.split is None and opts.protocols == ["attributes"] and opts.limit == 3
+    assert opts.bertscore is False and seen["data"] == "m.jsonl" and seen["out"] == "o"
 
 
 def test_unreadable_clip_is_recorded_and_retried(tmp_path, counted_generate):
@@ -270,14 +273,14 @@ def test_unreadable_clip_is_recorded_and_retried(tmp_path, counted_generate):
     clip.write_bytes(b"RIFF....WAVEjunk")
     out = tmp_path / "out"
     kw = {"task": "qa", "protocols": ["mullama"], "max_new_tokens": 2, "bertscore": False}
-    assert evaluate.eval_command("tiny", data, str(out), **kw) == 1
+    assert _eval("tiny", data, str(out), **kw) == 1
     errors = [p for p in _lines(out / "predictions.jsonl") if p.get("error")]
     assert [p["id"] for p in errors] == ["clip9:qa0", "clip9:qa1"]
     assert "clip9.wav" in errors[0]["error"]
     assert json.loads((out / "results.json").read_text())["n_failed"] == 2
     clip.write_bytes(good)
     counted_generate["answers"] = 0
-    assert evaluate.eval_command("tiny", data, str(out), **kw) == 0
+    assert _eval("tiny", data, str(out), **kw) == 0
     assert counted_generate["answers"] == 2
 
 
@@ -294,7 +297,7 @@ def test_cached_evaluation_answers_as_model_ask_does(tmp_path, tiny_model, monke
     data = write_dataset(tmp_path / "data", n_train=0, n_test=2)
     sf.write(str(tmp_path / "data" / "audio" / "clip1.wav"), tone(long_s, SR, 330, seed=5), SR)
     out = tmp_path / "out"
-    assert evaluate.eval_command("tiny", data, str(out), task="attributes", baselines=False,
+    assert _eval("tiny", data, str(out), task="attributes", baselines=False,
                                  max_new_tokens=6) == 0
     got = {(r["record"], r["attribute"]): r["prediction"] for r in _lines(out / "predictions.jsonl")}
     for rid in ("clip0", "clip1"):

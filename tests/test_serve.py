@@ -346,24 +346,15 @@ def test_settings_are_validated():
 
 
 def test_serve_command_parser_and_entry(monkeypatch, tiny_model):
-    import argparse
-
     import uvicorn
 
+    from musilingo.cli import main
     from musilingo.model import MusiLingo
-    from musilingo.serve import add_serve_command, serve_command
-
-    parser = argparse.ArgumentParser()
-    add_serve_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", "--model", "tiny", "--max-batch", "1", "--cors-origin", "http://a"])
-    assert args.func is serve_command and args.host == "127.0.0.1" and args.max_batch == 1
-    assert args.cors_origins == ["http://a"]
 
     seen = {}
     monkeypatch.setattr(MusiLingo, "from_pretrained", classmethod(lambda cls, *a, **k: tiny_model))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
-    serve_command(**kwargs)
+    assert main(["serve", "--model", "tiny", "--max-batch", "1", "--cors-origins", "http://a"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8000
     assert seen["app"].state.settings.max_batch == 1
     assert seen["app"].state.settings.cors_origins == ["http://a"]

@@ -4,10 +4,13 @@ decoding, baselines) with its checks, and the tasks and protocols it accepts. No
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from musilingo.errors import ConfigError
+from musilingo.metrics.score import Protocol
 
-TASKS = ("caption", "qa", "attributes")
+Task = Literal["caption", "qa", "attributes"]
+TASKS: tuple[str, ...] = Task.__args__
 DEFAULT_PROTOCOLS = {"caption": ["lpmc", "coco"], "qa": ["mullama", "lpmc"],
                      "attributes": ["attributes"]}
 TEXT_PROTOCOLS = ("lpmc", "mullama", "coco")
@@ -15,20 +18,22 @@ TEXT_PROTOCOLS = ("lpmc", "mullama", "coco")
 
 @dataclass
 class EvalOptions:
-    """What one evaluation run does (the arguments of :func:`eval_command` minus paths)."""
+    """What one evaluation run does: task, split, scoring, generation and baselines."""
 
-    task: str = "caption"
-    """caption | qa | attributes"""
+    task: Task = "caption"
+    """what is asked: the caption, every Q&A pair, or one question per attribute"""
     split: str | None = "test"
-    """manifest split evaluated; None = every record"""
-    protocols: list[str] = field(default_factory=list)
-    """scoring protocols; empty = the task's default (:data:`DEFAULT_PROTOCOLS`)"""
+    """manifest split evaluated; "all" (or None) = every record"""
+    protocols: list[Protocol] = field(default_factory=list)
+    """scoring protocols (caption, qa: lpmc, mullama, coco; attributes: attributes); empty = the
+    task's default (caption: lpmc coco, qa: mullama lpmc)"""
     batch_size: int = 8
     """clips encoded / answers generated per model call"""
     limit: int | None = None
     """evaluate only the first N records of the split"""
-    decoding: str = "greedy"
-    """greedy | paper | beam (:meth:`musilingo.model.GenerationOptions.named`)"""
+    decoding: Literal["greedy", "paper", "beam"] = "greedy"
+    """greedy; paper = sampling T=0.1 top_p=0.5 as published; beam = 4 beams
+    (:meth:`musilingo.model.GenerationOptions.named`)"""
     max_new_tokens: int | None = None
     """generation length limit; None = the model config's"""
     bertscore: bool = True
@@ -43,6 +48,8 @@ class EvalOptions:
     """folder of the shared feature cache (``musilingo features``); None = OUT/features"""
 
     def __post_init__(self):
+        if self.split == "all":
+            self.split = None
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if not self.protocols:
@@ -56,3 +63,5 @@ class EvalOptions:
             raise ConfigError("batch_size must be at least 1")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("limit must be at least 1")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ConfigError("max_new_tokens must be at least 1")

@@ -4,6 +4,7 @@ together (options, items, resumable predictions, generation, baselines, scoring)
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict
@@ -13,7 +14,6 @@ from typing import Any
 from musilingo.attributes import class_sentence
 from musilingo.data.manifest import Record, check_audio_exists, read_manifest
 from musilingo.errors import ManifestError
-from musilingo.evaluate.baselines import majority_classes, probe_classes
 from musilingo.evaluate.generate import run_model, run_no_audio
 from musilingo.evaluate.items import Item, build_items, select_records
 from musilingo.evaluate.options import TASKS, EvalOptions
@@ -23,46 +23,31 @@ from musilingo.evaluate.scoring import _word_counts, confusion, score_attribute_
 log = logging.getLogger(__name__)
 
 
-def eval_command(model: str, data: str, out: str, task: str = "caption", split: str | None = "test",
-                 protocols: list[str] | None = None, batch_size: int = 8, device: str | None = None,
-                 limit: int | None = None, decoding: str = "greedy",
-                 max_new_tokens: int | None = None, bertscore: bool = True, baselines: bool = True,
-                 train_split: str = "train", bertscore_model: str | None = None,
-                 skip_missing: bool = False, feature_cache: str | None = None) -> int:
+def eval_command(data: str, *, out: str, model: str = "default",
+                 options: EvalOptions | None = None, device: str | None = None,
+                 skip_missing: bool = False, as_json: bool = False) -> int:
     """Evaluate a model on a manifest split and write predictions, results.json and a report.
 
+    Exit code 0 when every answer was produced, 1 when some clips failed to decode (each is
+    recorded with its error in predictions.jsonl and retried on the next run), 2 when the run
+    could not start.
+
     Args:
-        model: model folder or preset (``tiny``, ``default``, ``paper``).
         data: JSONL manifest (``musilingo.data.manifest``).
         out: output folder; rerunning with the same folder resumes (finished answers are kept).
-        task: caption | qa | attributes.
-        split: manifest split to evaluate (None = all records).
-        protocols: scoring protocols (caption/qa: lpmc, mullama, coco; attributes: attributes);
-            default caption -> lpmc + coco, qa -> mullama + lpmc.
-        batch_size: clips encoded / answers generated per model call.
-        device: cpu, cuda, cuda:N (default cuda when available).
-        limit: evaluate only the first N records of the split.
-        decoding: greedy | paper | beam.
-        max_new_tokens: generation length limit (default: the model's).
-        bertscore: compute BERTScore (caption / qa protocols).
-        baselines: attributes task: also run no-audio, majority and linear-probe baselines.
-        train_split: split the majority and probe baselines learn from.
-        bertscore_model: local BERTScore model folder (default the shipped MiniLM).
+        model: model folder or preset (tiny, default, paper).
+        options: what the run does.
+        device: cpu, cuda or cuda:N (default: cuda when available).
         skip_missing: leave out records whose audio file is missing (default: refuse to run).
-
-    Returns 0 when every answer was produced, 1 when some clips failed to decode (each is
-    recorded with its error in predictions.jsonl and retried on the next run).
+        as_json: print the summary as one JSON object (default: a few lines of text).
     """
     from musilingo import __version__
+    from musilingo.evaluate.baselines import majority_classes, probe_classes  # numpy, sklearn
     from musilingo.metrics.score import score_predictions, write_results
     from musilingo.model import GenerationOptions
 
-    opts = EvalOptions(task=task, split=split, protocols=list(protocols or []),
-                       batch_size=batch_size, limit=limit, decoding=decoding,
-                       max_new_tokens=max_new_tokens, bertscore=bertscore,
-                       bertscore_model=bertscore_model, baselines=baselines,
-                       train_split=train_split, feature_cache=feature_cache)
-    GenerationOptions.named(decoding)  # an unknown decoding fails before any work
+    opts = options or EvalOptions()
+    GenerationOptions.named(opts.decoding)  # an unknown decoding fails before any work
     if "coco" in opts.protocols:
         from musilingo.metrics.coco import _check_java
 
@@ -177,6 +162,7 @@ def eval_command(model: str, data: str, out: str, task: str = "caption", split: 
 
     results["plots"] = write_report(results, out_dir, items=items, predictions=preds)
     write_results(results, out_dir / "results.json")
+    _print_summary(results, out_dir, as_json)
     if failed or results["n_failed"]:
         log.warning("%d of %d answers failed (see 'error' lines in %s); rerun to retry",
                     results["n_failed"], len(items), pred_path)
@@ -192,28 +178,23 @@ def _jsonable(c: Any) -> Any:
     return c
 
 
-def add_eval_command(subparsers) -> None:
-    """Add ``eval`` to the CLI (``cli._EXTRA_COMMANDS.append(add_eval_command)``)."""
-    p = subparsers.add_parser("eval", help="evaluate a model on a manifest split, write a report")
-    p.add_argument("data", help="JSONL manifest")
-    p.add_argument("--model", default="default", help="model folder or preset")
-    p.add_argument("--out", required=True, help="output folder (rerun with it to resume)")
-    p.add_argument("--task", choices=TASKS, default="caption")
-    p.add_argument("--split", default="test", help="split to evaluate ('all' = every record)")
-    p.add_argument("--protocol", dest="protocols", action="append", default=None,
-                   help="scoring protocol (repeatable; default depends on the task)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default=None)
-    p.add_argument("--limit", type=int, default=None, help="only the first N records")
-    p.add_argument("--decoding", default="greedy", help="greedy | paper | beam")
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--no-bertscore", dest="bertscore", action="store_false")
-    p.add_argument("--bertscore-model", default=None, help="local BERTScore model folder")
-    p.add_argument("--no-baselines", dest="baselines", action="store_false")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--skip-missing", action="store_true",
-                   help="leave out clips whose audio file is missing")
-    p.add_argument("--feature-cache", default=None,
-                   help="shared feature cache folder (e.g. the one training used); default OUT/features")
-    p.set_defaults(func=lambda split="test", **kw: eval_command(
-        split=None if split == "all" else split, **kw))
+def _print_summary(results: dict[str, Any], out_dir: Path, as_json: bool) -> None:
+    """The headline of a finished run: counts and the main score of each system or protocol."""
+    summary: dict[str, Any] = {
+        "results": str(out_dir / "results.json"), "report": str(out_dir / "report.md"),
+        **{k: results[k] for k in ("task", "model", "split", "n_items", "n_answered", "n_failed")}}
+    if "systems" in results:
+        summary["accuracy"] = {s: v.get("accuracy") for s, v in results["systems"].items()}
+    if "scores" in results:
+        summary["scores"] = results["scores"]
+    if as_json:
+        print(json.dumps(summary, default=str), flush=True)
+        return
+    print(f"{summary['n_answered']} of {summary['n_items']} answers ({results['task']}, split "
+          f"{results['split']}); wrote {summary['results']} and {summary['report']}")
+    for system, acc in summary.get("accuracy", {}).items():
+        print(f"  {system}: mean attribute score {acc:.3f}" if acc is not None else f"  {system}: -")
+    for protocol, scores in summary.get("scores", {}).items():
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                          if isinstance(v, float) and k != "n")
+        print(f"  {protocol}: {shown}")

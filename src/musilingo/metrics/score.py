@@ -21,11 +21,12 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from musilingo.errors import ManifestError
 
-PROTOCOLS = ("lpmc", "mullama", "coco", "attributes")
+Protocol = Literal["lpmc", "mullama", "coco", "attributes"]
+PROTOCOLS: tuple[str, ...] = Protocol.__args__
 _REF_KEYS = ("reference", "references", "ground_truth", "caption", "answer")
 
 
@@ -238,7 +239,7 @@ def write_results(results: Mapping, out: str | os.PathLike) -> Path:
     return path
 
 
-def score_command(pairs: str, protocol: str = "lpmc", references: str | None = None,
+def score_command(pairs: str, protocol: Protocol = "lpmc", references: str | None = None,
                   out: str | None = None, bertscore: bool = True,
                   bertscore_model: str | None = None) -> dict:
     """Score generated captions/answers against references.

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from musilingo.serve.command import add_serve_command, serve_command
+from musilingo.serve.command import serve_command
 from musilingo.serve.settings import ServeSettings
 
-__all__ = ["ServeSettings", "add_serve_command", "create_app", "serve_command"]
+__all__ = ["ServeSettings", "create_app", "serve_command"]
 
 
 def __getattr__(name: str) -> Any:

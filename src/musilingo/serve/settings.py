@@ -9,6 +9,7 @@ does not read the environment or the command line; ``command.py`` builds the set
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from musilingo.errors import ConfigError
 
@@ -44,7 +45,7 @@ class ServeSettings:
     """turns of history a conversation keeps (older turns are forgotten, the audio stays)"""
     conversation_ttl_min: float = 30.0
     """a conversation idle for this many minutes expires (404 on its next message)"""
-    decoding: str = "greedy"
+    decoding: Literal["greedy", "paper", "beam"] = "greedy"
     """generation preset: greedy | paper | beam (see ``GenerationOptions.named``)"""
     max_new_tokens: int | None = None
     """longest answer in tokens (None = the model's default)"""

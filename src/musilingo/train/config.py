@@ -7,6 +7,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from musilingo.errors import ConfigError
 
@@ -22,12 +23,15 @@ class TrainConfig:
     valid: str | None = None
     """validation manifest (default: the training manifest's ``valid`` split)"""
     train_split: str | None = "train"
+    """split of the training manifest trained on"""
     valid_split: str | None = "valid"
+    """split of the validation manifest (or of the training manifest when ``valid`` is not
+    given) whose loss is tracked; a missing split there only turns validation off"""
     init: str = "default"
     """preset name (starts untrained) or a model folder to continue from (e.g. a stage-1 run)"""
-    stage: int = 2
+    stage: Literal[1, 2] = 2
     """1 = caption pretraining (plain prompt), 2 = instruction tuning (the model's prompt style)"""
-    tasks: list[str] = field(default_factory=lambda: ["caption", "qa"])
+    tasks: list[Literal["caption", "qa"]] = field(default_factory=lambda: ["caption", "qa"])
     """which samples to build from each record: caption and/or qa"""
     max_answer_tokens: int | None = None
     """cut answers to this many tokens (stage 1: 32, as the paper)"""
@@ -66,26 +70,43 @@ class TrainConfig:
     llm: str | None = None
     """override the LLM (folder or hub id)"""
     lr: float = 1e-4
+    """peak learning rate (AdamW), reached at the end of the warmup"""
     min_lr: float = 8e-5
+    """learning rate at max_steps, the end of the cosine decay"""
     warmup_start_lr: float = 1e-6
+    """learning rate at step 0; it rises linearly to lr over warmup_steps"""
     warmup_steps: int = 100
+    """optimizer steps of linear warmup before the cosine decay"""
     weight_decay: float = 0.05
+    """AdamW weight decay"""
     betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW beta1 and beta2"""
     max_steps: int = 1000
     """optimizer steps in total (the paper: epochs x iters_per_epoch)"""
     batch_size: int = 8
     """samples per process per micro-batch"""
     grad_accum: int = 1
+    """micro-batches accumulated per optimizer step (global batch = batch_size x grad_accum x
+    processes)"""
     max_grad_norm: float | None = 1.0
+    """clip the gradient norm to this before each optimizer step; null or 0 = no clipping"""
     seed: int = 42
+    """seed of the weights' initialisation, the sample order, the validation subset, the Q&A
+    packing and the key transpositions"""
     feature_cache: str | None = "cache/features"
     """folder of the feature cache; null = encode audio on the fly at every step"""
     val_every: int = 100
+    """compute the validation loss every this many steps (and at the last step)"""
     val_samples: int = 256
+    """validation samples used (a seeded random subset of the validation split)"""
     save_every: int = 100
+    """write a checkpoint every this many steps (and at the last step)"""
     log_every: int = 10
+    """append the mean training loss, learning rate and speed to log.jsonl every this many steps"""
     keep_checkpoints: int = 2
+    """most recent checkpoints kept under checkpoints/; older ones are deleted"""
     device: str | None = None
+    """cpu, cuda or cuda:N (default: cuda when available); several GPUs: ``accelerate launch``"""
     end_at_step: int | None = None
     """finish the run at this step although the schedule runs to max_steps: the model folder is
     written there (a checkpoint of a longer cosine schedule, learning rate not yet at min_lr)"""
@@ -99,8 +120,28 @@ class TrainConfig:
         bad = set(self.tasks) - {"caption", "qa"}
         if bad or not self.tasks:
             raise ConfigError(f"tasks must be a non-empty subset of caption, qa (got {self.tasks})")
-        if self.batch_size < 1 or self.grad_accum < 1 or self.max_steps < 1 or self.qa_per_sample < 1:
-            raise ConfigError("batch_size, grad_accum, max_steps and qa_per_sample must be >= 1")
+        at_least_one = {"batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                        "max_steps": self.max_steps, "qa_per_sample": self.qa_per_sample,
+                        "val_every": self.val_every, "save_every": self.save_every,
+                        "log_every": self.log_every, "keep_checkpoints": self.keep_checkpoints}
+        for name, value in at_least_one.items():
+            if value < 1:
+                raise ConfigError(f"{name} must be >= 1 (got {value})")
+        for name, value in (("warmup_steps", self.warmup_steps), ("val_samples", self.val_samples),
+                            ("weight_decay", self.weight_decay),
+                            ("warmup_start_lr", self.warmup_start_lr)):
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0 (got {value})")
+        for name, value in (("max_answer_tokens", self.max_answer_tokens),
+                            ("stop_after_steps", self.stop_after_steps)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1 (got {value})")
+        if self.lora_r is not None and self.lora_r < 0:
+            raise ConfigError(f"lora_r must be >= 0 (got {self.lora_r})")
+        if self.max_grad_norm is not None and self.max_grad_norm < 0:
+            raise ConfigError(f"max_grad_norm must be >= 0 (got {self.max_grad_norm})")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1) (got {list(self.betas)})")
         if not isinstance(self.qa_oversample, dict) or not all(
                 isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
                 for k, v in self.qa_oversample.items()):

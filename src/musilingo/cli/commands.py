@@ -1,0 +1,334 @@
+"""The model-facing subcommands: ``caption``, ``ask``, ``chat``, ``convert``, ``demo``.
+
+Each is a typed function whose signature and docstring are its command line
+(:mod:`musilingo.cli.parser`); tests and scripts call them directly. They print results (plain
+text, or one JSON object per line with ``as_json``) and return an exit code. Heavy libraries
+(torch, transformers) are imported inside the functions, so ``--help`` stays fast. The other
+subcommands live beside the library code they drive (see ``musilingo.cli.COMMANDS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from musilingo.errors import ConfigError, MusiLingoError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# The presets of musilingo.model.GenerationOptions.named (kept here so --help imports no torch).
+Decoding = Literal["greedy", "paper", "beam"]
+
+DEMO_QUESTIONS = ("What is the tempo of this music?", "Which instruments are playing?")
+
+
+def _err(msg: str) -> None:
+    print(f"musilingo: {msg}", file=sys.stderr)
+
+
+def _emit(obj: dict) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+@dataclass
+class ModelSource:
+    """Which model answers, and where it runs."""
+
+    model: str = "default"
+    """model folder or preset: default (offline), paper, tiny (random weights, for tests)"""
+    device: str | None = None
+    """cpu, cuda or cuda:N (default: cuda when available)"""
+    llm: str | None = None
+    """replace the model's LLM (a folder or hub id), e.g. a Vicuna-7B folder for paper"""
+
+    def load(self):
+        """Load the model; notes about replaced parts are printed as warnings."""
+        from musilingo.model import load_model
+
+        m, notes = load_model(self.model, self.device, self.llm)
+        for note in notes:
+            _err(f"warning: {note}")
+        return m
+
+
+@dataclass
+class AnswerOptions:
+    """How answers are generated (``caption`` and ``ask``)."""
+
+    batch_size: int = 8
+    """clips per encoder / generate call"""
+    decoding: Decoding = "greedy"
+    """greedy; paper = sampling T=0.1 top_p=0.5 as published; beam = 4 beams"""
+    max_new_tokens: int | None = None
+    """longest answer in tokens (default: the model's)"""
+    window: float | None = None
+    """window length in seconds for long files (default: the model's, 30)"""
+    whole_track: bool = True
+    """long files: also answer about the whole track, not only per window"""
+    max_duration: float | None = None
+    """refuse files longer than this many seconds (default 3 h)"""
+
+    def __post_init__(self) -> None:
+        _check_decoding(self.decoding)
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        _check_max_new_tokens(self.max_new_tokens)
+        for name, value in (("window", self.window), ("max-duration", self.max_duration)):
+            if value is not None and not value > 0:
+                raise ConfigError(f"--{name} must be a positive number of seconds, got {value}")
+
+
+def _check_decoding(decoding: str) -> None:
+    if decoding not in Decoding.__args__:
+        raise ConfigError(f"unknown decoding {decoding!r}; choose one of "
+                          f"{', '.join(Decoding.__args__)}")
+
+
+def _check_max_new_tokens(n: int | None) -> None:
+    if n is not None and n < 1:
+        raise ConfigError(f"--max-new-tokens must be at least 1, got {n}")
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """FILE | DIR (recursive, audio extensions) | MANIFEST (.jsonl) -> a list of audio paths."""
+    from musilingo.audio import find_audio_files
+    from musilingo.data.manifest import read_manifest
+
+    out: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = find_audio_files(p)
+            if not found:
+                raise MusiLingoError(f"{p}: no audio files found in this folder")
+            out += [str(f) for f in found]
+        elif p.suffix == ".jsonl" and p.is_file():
+            out += [r.audio for r in read_manifest(p)]
+        else:
+            out.append(item)  # a missing file is reported per file by the model
+    return out
+
+
+def _done_sources(out: Path) -> set[str]:
+    """Sources already answered in a JSONL output (for resume); drops a torn last line."""
+    done: set[str] = set()
+    if not out.is_file():
+        return done
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    good = []
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill: drop it, that file is redone
+        good.append(line if line.endswith("\n") else line + "\n")
+        if obj.get("scope") == "track" and not obj.get("error"):
+            done.add(obj["source"])
+    if len(good) != len(lines):
+        out.write_text("".join(good), encoding="utf-8")
+    return done
+
+
+def _answer_lines(ans) -> list[dict]:
+    rows = [{"scope": "window", **w.to_json()} for w in ans.windows]
+    track = ans.to_json()
+    track.pop("windows", None)
+    rows.append({"scope": "track", **track})
+    return rows
+
+
+def _fmt_time(s: float) -> str:
+    return f"{int(s // 60)}:{s % 60:04.1f}"
+
+
+def answer_all(inputs: list[str], question: str, source: ModelSource | None = None,
+               options: AnswerOptions | None = None, as_json: bool = False,
+               out: str | None = None) -> int:
+    """Answer one question about every input (files, folders, manifests); ``caption`` and ``ask``.
+
+    Long files get one answer per window and, unless ``options.whole_track`` is off, one about
+    the whole track. Returns 0, or 1 when some inputs failed (each is reported on stderr).
+    """
+    from musilingo.audio import MAX_DURATION_S
+    from musilingo.model import GenerationOptions
+
+    source, options = source or ModelSource(), options or AnswerOptions()
+    paths = expand_inputs(inputs)
+    m = source.load()
+    if options.window:
+        m.config.window_s = options.window
+    opts = GenerationOptions.named(options.decoding,
+                                   options.max_new_tokens or m.config.max_new_tokens)
+    out_path = Path(out) if out else None
+    done = _done_sources(out_path) if out_path else set()
+    todo = [p for p in paths if p not in done]
+    if done:
+        _err(f"resuming: {len(paths) - len(todo)} of {len(paths)} inputs already answered in {out}")
+    failures = 0
+    bar = None
+    if len(todo) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="file", file=sys.stderr, dynamic_ncols=True)
+    sink = open(out_path, "a", encoding="utf-8") if out_path else None
+    try:
+        for _, ans in m.iter_answers(todo, question, batch_size=options.batch_size, options=opts,
+                                     whole_track=options.whole_track,
+                                     max_duration_s=options.max_duration or MAX_DURATION_S):
+            if ans.error:
+                failures += 1
+                _err(f"{ans.source}: {ans.error}")
+            rows = _answer_lines(ans)
+            if sink:
+                for r in rows:
+                    sink.write(json.dumps(r, ensure_ascii=False) + "\n")
+                sink.flush()
+                os.fsync(sink.fileno())
+            if as_json:
+                for r in rows:
+                    _emit(r)
+            elif not ans.error and not sink:
+                for w in ans.windows:
+                    print(f"{w.source} [{_fmt_time(w.start_s)}-{_fmt_time(w.end_s)}]: {w.text}")
+                label = " [whole track]" if ans.windows else ""
+                print(f"{ans.source}{label}: {ans.text}", flush=True)
+            if bar:
+                bar.update(1)
+    finally:
+        if bar:
+            bar.close()
+        if sink:
+            sink.close()
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def caption(inputs: list[str], source: ModelSource | None = None,
+            options: AnswerOptions | None = None, as_json: bool = False,
+            out: str | None = None) -> int:
+    """Caption audio files, folders or manifests.
+
+    Exit code 0 when every file was captioned, 1 when some failed (each is named on stderr),
+    2 when the command could not run.
+
+    Args:
+        inputs: audio files, folders (searched recursively) or .jsonl manifests.
+        source: the model.
+        options: generation.
+        as_json: print JSON lines: one per window and one per file (scope=track).
+        out: append JSON lines to this file instead of printing; a rerun skips the files
+            already answered there.
+    """
+    from musilingo.prompts import CAPTION_INSTRUCTION
+
+    return answer_all(inputs, CAPTION_INSTRUCTION, source, options, as_json, out)
+
+
+def ask(path: str, question: str, source: ModelSource | None = None,
+        options: AnswerOptions | None = None, as_json: bool = False,
+        out: str | None = None) -> int:
+    """Ask a question about an audio file (or every file of a folder or manifest).
+
+    Exit code 0 when every file was answered, 1 when some failed, 2 when the command could not
+    run.
+
+    Args:
+        path: an audio file, or a folder / .jsonl manifest: the same question for each file.
+        question: the question, e.g. "What is the tempo of this music?".
+        source: the model.
+        options: generation.
+        as_json: print JSON lines: one per window and one per file (scope=track).
+        out: append JSON lines to this file instead of printing; a rerun skips the files
+            already answered there.
+    """
+    return answer_all([path], question, source, options, as_json, out)
+
+
+def chat(path: str, source: ModelSource | None = None, decoding: Decoding = "greedy",
+         max_new_tokens: int | None = None, as_json: bool = False) -> int:
+    """Chat about one audio file: each line read is a question, answered with the turns before.
+
+    Reads questions from standard input until an empty line, ``exit`` or end of input.
+
+    Args:
+        path: the audio file.
+        source: the model.
+        decoding: greedy; paper = sampling T=0.1 top_p=0.5 as published; beam = 4 beams.
+        max_new_tokens: longest answer in tokens (default: the model's).
+        as_json: print one JSON object per turn ({"question", "answer"}), no prompts.
+    """
+    from musilingo.model import GenerationOptions
+
+    _check_decoding(decoding)
+    _check_max_new_tokens(max_new_tokens)
+    m = (source or ModelSource()).load()
+    opts = GenerationOptions.named(decoding, max_new_tokens or m.config.max_new_tokens)
+    conv = m.start_chat(path)
+    interactive = not as_json and sys.stdin.isatty()
+    if not as_json:
+        print(f"Chatting about {path} ({conv.audio.duration_s:.1f} s). Empty line or 'exit' ends.")
+    while True:
+        if interactive:
+            print("you> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or line.strip().lower() in ("", "exit", "quit"):
+            return EXIT_OK
+        answer = conv.ask(line.strip(), opts)
+        if as_json:
+            _emit({"source": path, "question": line.strip(), "answer": answer})
+        else:
+            print(f"musilingo> {answer}", flush=True)
+
+
+def convert(checkpoint: str, *, out: str, llm: str | None = None, encoder_path: str | None = None,
+            load: bool = False, as_json: bool = False) -> int:
+    """Import a released MusiLingo checkpoint (.pth or safetensors) into a ``paper`` model folder.
+
+    Args:
+        checkpoint: MusiLingo .pth (a dict with 'model': llama_proj.*) or a safetensors
+            file / folder.
+        out: model folder to write.
+        llm: Vicuna-7B folder or hub id to record in the model's config.
+        encoder_path: MERT-v1-330M folder or hub id to record in the model's config.
+        load: load the written folder once to check it.
+        as_json: print {"model": FOLDER} instead of a sentence.
+    """
+    from musilingo.convert import convert_checkpoint
+
+    folder = convert_checkpoint(checkpoint, out, llm=llm, encoder_path=encoder_path, load=load)
+    if as_json:
+        _emit({"model": str(folder)})
+    else:
+        print(f"wrote {folder}")
+    return EXIT_OK
+
+
+def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
+    """Caption the example clip shipped with the package and ask it two questions.
+
+    Args:
+        source: the model.
+        as_json: print one JSON object: {"clip", "truth", "caption", "answers": [{"question",
+            "answer"}]}.
+    """
+    from importlib.resources import files
+
+    clip = files("musilingo") / "assets" / "example.ogg"
+    truth = json.loads((files("musilingo") / "assets" / "example.json").read_text())
+    m = (source or ModelSource()).load()
+    caption_text = m.caption(str(clip)).text
+    answers = [{"question": q, "answer": m.ask(str(clip), q).text} for q in DEMO_QUESTIONS]
+    if as_json:
+        _emit({"clip": str(clip), "truth": truth, "caption": caption_text, "answers": answers})
+        return EXIT_OK
+    print(f"example clip: {clip} ({truth['duration_s']} s)")
+    print(f"truth: {truth['style']} in {truth['meter']}, {truth['key_tonic']} {truth['key_mode']}, "
+          f"{truth['tempo_bpm']:.0f} bpm, {', '.join(truth['instruments'])}, "
+          f"{'with' if truth['drums'] else 'no'} drums")
+    print(f"caption: {caption_text}")
+    for a in answers:
+        print(f"Q: {a['question']}\nA: {a['answer']}")
+    return EXIT_OK
