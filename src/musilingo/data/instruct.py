@@ -38,7 +38,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from musilingo.data.loaders import infer_length, load_dataset
 from musilingo.data.manifest import Record, append_jsonl, atomic_write_text
@@ -585,11 +585,13 @@ def generate_instruct(items: list[CaptionItem], out: str | os.PathLike,
     return result
 
 
-def instruct_command(captions: str, out: str, backend: str = "openai", model: str | None = None,
+def instruct_command(captions: str, out: str, backend: Literal["openai", "transformers"] = "openai",
+                     model: str | None = None,
                      limit: int | None = None, max_retries: int = 3, n_short: int = N_SHORT,
                      n_long: int = N_LONG, base_url: str | None = None, temperature: float = 0.7,
                      max_new_tokens: int = 1024, timeout_s: float = 120.0,
-                     retry_failed: bool = False, save_every: int = 25, seed: int = 0) -> int:
+                     retry_failed: bool = False, save_every: int = 25, seed: int = 0,
+                     as_json: bool = False) -> int:
     """Generate MusicInstruct-style Q&A from captions with a chat LLM (resumable).
 
     Args:
@@ -612,9 +614,16 @@ def instruct_command(captions: str, out: str, backend: str = "openai", model: st
         retry_failed: also redo clips that failed in an earlier run.
         save_every: rewrite the output JSON after this many clips.
         seed: torch seed for the transformers backend.
+        as_json: print the run's counts as one JSON object instead of a sentence.
 
     Returns 0 when every clip has pairs, 1 when some failed (listed in the progress file).
     """
+    for name, value in (("limit", limit), ("n_short", n_short), ("n_long", n_long),
+                        ("max_new_tokens", max_new_tokens), ("save_every", save_every)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    if max_retries < 0 or timeout_s <= 0 or temperature < 0:
+        raise ConfigError("max_retries and temperature must be >= 0 and timeout_s > 0")
     items = read_captions(captions)
     if backend == "openai":
         chat: ChatBackend = make_backend("openai", model, base_url=base_url,
@@ -631,7 +640,12 @@ def instruct_command(captions: str, out: str, backend: str = "openai", model: st
     finally:
         if isinstance(chat, OpenAIChatBackend):
             chat.close()
-    print(f"wrote {out}: {result.pairs} pairs; this run: {result.done} clips done, "
-          f"{len(result.failed)} failed, {result.skipped} already done, "
-          f"{result.requests} requests")
+    if as_json:
+        print(json.dumps({"out": str(out), "pairs": result.pairs, "done": result.done,
+                          "failed": len(result.failed), "skipped": result.skipped,
+                          "requests": result.requests}))
+    else:
+        print(f"wrote {out}: {result.pairs} pairs; this run: {result.done} clips done, "
+              f"{len(result.failed)} failed, {result.skipped} already done, "
+              f"{result.requests} requests")
     return 1 if result.failed else 0

@@ -41,7 +41,7 @@ import sys
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import numpy as np
 
@@ -728,10 +728,13 @@ def summarise(records: list[Record]) -> str:
     return f"{len(records)} records ({parts}); {n_cap} captions; {n_qa} Q&A"
 
 
-def convert_command(inp: str, out: str, format: str = "auto", audio_dir: str | None = None,
-                    skip_missing: bool = False, check_audio: bool = True,
-                    caption_field: str = "caption_writing", subset: str = "all",
-                    npy_sample_rate: int = NPY_SAMPLE_RATE) -> int:
+def convert_command(inp: str, out: str,
+                    format: Literal["auto", "musiccaps", "musicinstruct", "musicqa", "lpmusiccaps",
+                                    "manifest"] = "auto",
+                    audio_dir: str | None = None, skip_missing: bool = False,
+                    check_audio: bool = True, caption_field: str = "caption_writing",
+                    subset: Literal["all", "short", "long"] = "all",
+                    npy_sample_rate: int = NPY_SAMPLE_RATE, as_json: bool = False) -> int:
     """Convert a public dataset file (MusicCaps CSV, MusicInstruct, MusicQA, LP-MusicCaps) to a
     musilingo manifest JSONL.
 
@@ -746,7 +749,10 @@ def convert_command(inp: str, out: str, format: str = "auto", audio_dir: str | N
         caption_field: LP-MusicCaps caption to use (default caption_writing, as the paper).
         subset: MusicInstruct Q&A to keep: all, short or long.
         npy_sample_rate: sample rate assumed for .npy clips (stored per record).
+        as_json: print {"manifest", "records", "splits", "captions", "qa"} instead of a sentence.
     """
+    if npy_sample_rate < 1:
+        raise ConfigError(f"--npy-sample-rate must be a positive number of Hz, got {npy_sample_rate}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         records = load_dataset(inp, format, audio_dir, skip_missing, check_audio, caption_field,
@@ -755,5 +761,11 @@ def convert_command(inp: str, out: str, format: str = "auto", audio_dir: str | N
         print(f"warning: {w.message}", file=sys.stderr)
     out_path = Path(out)
     write_manifest(out_path, records, relative_to=out_path.parent.resolve())
-    print(f"wrote {out_path}: {summarise(records)}")
+    if as_json:
+        print(json.dumps({"manifest": str(out_path), "records": len(records),
+                          "splits": dict(Counter(r.split or "none" for r in records)),
+                          "captions": sum(1 for r in records if r.caption),
+                          "qa": sum(len(r.qa) for r in records)}))
+    else:
+        print(f"wrote {out_path}: {summarise(records)}")
     return 0

@@ -9,6 +9,7 @@ What it does not: anything else - planning, rendering and resuming live in the o
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from musilingo.data.render.options import (
     DEFAULT_SOURCES,
 )
 from musilingo.data.render.pool import render_corpus
+from musilingo.errors import ConfigError
 
 
 def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, workers: int = 2,
@@ -26,7 +28,7 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
                    min_seconds: float = DEFAULT_CLIP_SECONDS[0],
                    max_seconds: float = DEFAULT_CLIP_SECONDS[1], timeout: float = 60.0,
                    retry_failed: bool = False, keep_midi: bool = False,
-                   quiet: bool = False) -> Path:
+                   quiet: bool = False, as_json: bool = False) -> Path:
     """Render the synthetic training corpus (music21 scores, ABC folk tunes, MMA grooves).
 
     Args:
@@ -41,8 +43,12 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
         timeout: seconds allowed per clip (a clip that runs out is tried once more with twice that).
         retry_failed: try clips that failed in an earlier run again.
         keep_midi: also keep the MIDI of each clip under midi/.
-        quiet: no progress bar.
+        quiet: no progress bar and no summary line.
+        as_json: print the summary as one JSON object {"manifest", "seconds", "failed"}.
     """
+    if clips < 1 or workers < 1 or not 0 < min_seconds <= max_seconds or timeout <= 0:
+        raise ConfigError("need clips >= 1, workers >= 1, 0 < min_seconds <= max_seconds and "
+                          "timeout > 0")
     sfs = tuple(s for s in soundfonts.split(",") if s) or DEFAULT_SOUNDFONTS
     srcs = tuple(s.strip() for s in sources.split(",") if s.strip())
     t = time.time()
@@ -51,7 +57,10 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
                          timeout_s=timeout, progress=not quiet, retry_failed=retry_failed,
                          keep_midi=keep_midi)
     n_failed = len(list((Path(out) / "state" / "failed").glob("*.json")))
-    if not quiet:
+    if as_json:
+        print(json.dumps({"manifest": str(path), "seconds": round(time.time() - t, 1),
+                          "failed": n_failed}))
+    elif not quiet:
         print(f"manifest: {path} ({time.time() - t:.0f} s; {n_failed} clips failed, "
               f"see {Path(out) / 'state' / 'failed'})")
     return path
