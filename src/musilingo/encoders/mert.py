@@ -107,9 +107,12 @@ class MertEncoder(Encoder):
                                                    "model.safetensors.index.json",
                                                    "pytorch_model.bin.index.json")):
             raise CheckpointError(f"{source}: no model.safetensors or pytorch_model.bin found")
+        from musilingo.llm import quiet_loading  # no "Loading weights" bar unless --verbose
+
         try:
-            model, info = HubertModel.from_pretrained(source, config=config, dtype=dtype,
-                                                      output_loading_info=True)
+            with quiet_loading():
+                model, info = HubertModel.from_pretrained(source, config=config, dtype=dtype,
+                                                          output_loading_info=True)
         except CheckpointError:
             raise
         except Exception as e:
