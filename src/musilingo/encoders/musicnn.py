@@ -434,3 +434,18 @@ class MusicnnEncoder(Encoder):
         ``top_tags``). audio [B, S], lengths [B] -> (probs [B, 50], the 50 tag names)."""
         probs = [self._run(p)[1].mean(dim=0) for p in self._clip_patches(audio, lengths)]
         return torch.stack(probs), self.tag_names
+
+
+@functools.lru_cache(maxsize=len(VARIANTS))
+def _tagger(variant: str) -> MusicnnEncoder:
+    return MusicnnEncoder(variant)
+
+
+def tag_probabilities(samples: np.ndarray, variant: str = "MTT_musicnn") -> np.ndarray:
+    """Clip-level tag probabilities of one clip: ``samples [S]`` mono float32 at 16 kHz ->
+    ``[50]`` float32 in [0, 1], in the order of :func:`tag_names` ``(variant)`` (the mean over
+    patches of the sigmoid outputs, as :meth:`MusicnnEncoder.tags`). One frozen encoder per
+    variant is built on first use and kept for the process."""
+    x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1))
+    probs, _ = _tagger(variant).tags(x, torch.tensor([x.shape[1]]))
+    return probs[0].numpy().astype(np.float32)

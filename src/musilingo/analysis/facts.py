@@ -1,0 +1,182 @@
+"""The measured facts of one clip: typed, JSON-serialisable, with a stable one-line summary.
+
+Every fact carries a ``confidence`` in [0, 1]: the estimated probability that the fact is right,
+read from a calibration table fitted on the dev split of the rendered corpus (see
+:mod:`.calibration` and docs/analysis.md). :func:`confidence_word` turns it into the word the
+summary line uses.
+
+What it does not: measure anything (:mod:`.pipeline` does), or parse a summary back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+SURE_FROM = 0.85  # confidence >= 0.85: "sure"
+FAIRLY_SURE_FROM = 0.6  # 0.6 <= confidence < 0.85: "fairly sure"; below: "unsure"
+SUMMARY_MAX_TAGS = 5  # tags named in the summary line, strongest first
+
+
+def confidence_word(confidence: float) -> str:
+    """``"sure"`` from 0.85, ``"fairly sure"`` from 0.6, else ``"unsure"``."""
+    if confidence >= SURE_FROM:
+        return "sure"
+    return "fairly sure" if confidence >= FAIRLY_SURE_FROM else "unsure"
+
+
+def _r(x: float, nd: int = 3) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+@dataclass
+class Tempo:
+    """Tempo of the felt beat (the dotted quarter in compound meters, as the corpus counts it)."""
+
+    bpm: float
+    """beats per minute"""
+    confidence: float
+    """probability that ``bpm`` is within 10 % of the true tempo (dev-calibrated)"""
+    beats: list[float] = field(default_factory=list)
+    """beat times in seconds (librosa's dynamic-programming beat tracker at ``bpm``)"""
+    downbeats: list[float] = field(default_factory=list)
+    """bar starts in seconds (every ``beats_per_bar``-th beat from the meter's phase)"""
+    stock_bpm: float | None = None
+    """librosa's stock estimate (``feature.rhythm.tempo``), before octave / 3:2 resolution"""
+
+
+@dataclass
+class Meter:
+    """Time signature guess from beat-level accent periodicity."""
+
+    signature: str
+    """"2/4", "3/4", "4/4", "6/8", "9/8" or "12/8\""""
+    feel: str
+    """"duple" (2 or 4 beats, split in two), "triple" (3 beats) or "compound" (beats split in three)"""
+    beats_per_bar: int
+    """felt beats per bar: 2, 3 or 4"""
+    confidence: float
+    """probability that ``signature`` is exactly right (dev-calibrated)"""
+    feel_confidence: float
+    """probability that ``feel`` is right (dev-calibrated)"""
+
+
+@dataclass
+class Key:
+    """Tonic and mode from pitch-class evidence correlated with a key profile."""
+
+    tonic: str
+    """conventional spelling for the mode (``musilingo.music.tonic_name``)"""
+    mode: str
+    """"major" or "minor\""""
+    confidence: float
+    """probability that tonic and mode are both right (dev-calibrated)"""
+    tonal: bool
+    """False when the best profile correlation is too weak to claim a key (noise, drums, atonal)"""
+    correlation: float
+    """Pearson correlation of the evidence with the best key's profile"""
+    profile: str
+    """key profile used (a key of ``musilingo.music.KEY_PROFILES``)"""
+
+
+@dataclass
+class Tag:
+    """A musicnn tag whose probability passed its threshold."""
+
+    name: str
+    source: str
+    """"MTT" (MagnaTagATune head) or "MSD" (Million Song Dataset head)"""
+    probability: float
+    threshold: float
+    """per-tag threshold (docs/analysis.md says how each was chosen)"""
+
+
+@dataclass
+class Tags:
+    """Real-world tags from both musicnn heads, and the vocals fact."""
+
+    tags: list[Tag]
+    """tags over their thresholds, strongest (probability / threshold) first"""
+    vocals: bool
+    """a voice sings or speaks"""
+    vocals_confidence: float
+    """confidence in ``vocals`` (see docs/analysis.md: vocals could not be calibrated on data)"""
+    vocal_probability: float
+    """musicnn's evidence for a voice (largest MTT voice-tag probability)"""
+
+
+@dataclass
+class Loudness:
+    """Loudness (ITU-R BS.1770-4 / EBU R128, via pyloudnorm) and dynamics."""
+
+    lufs: float
+    """integrated loudness in LUFS"""
+    loudness_range_lu: float
+    """spread of the 3 s short-term loudness, 95th - 10th percentile (EBU R128 LRA without its
+    relative gate), in LU"""
+    peak_dbfs: float
+    """sample peak in dBFS"""
+    dynamics: str
+    """"steady" (range < 4 LU), "varied" (4-10 LU) or "wide" (>= 10 LU)"""
+    confidence: float = 1.0
+    """a measurement, not an estimate"""
+
+
+@dataclass
+class Facts:
+    """Everything measured on one clip."""
+
+    duration_s: float
+    tempo: Tempo
+    meter: Meter
+    key: Key
+    loudness: Loudness
+    tags: Tags | None = None
+    """None when tagging was skipped"""
+    seconds: float | None = None
+    """analysis time (not part of the summary)"""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (non-finite numbers become None)."""
+
+        def clean(v):
+            if isinstance(v, float):
+                return _r(v, 4)
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            return v
+
+        return clean(asdict(self))
+
+    def to_json(self) -> str:
+        """One line of JSON (keys in field order)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def summary(self) -> str:
+        """The compact, deterministic facts line, e.g. ``Measured: 96 bpm (sure), 3/4 (fairly
+        sure), G major (fairly sure); tags: piano, classical, no vocals``.
+
+        Tempo as a whole number, meter and key each with their confidence word; an untonal clip
+        says "no clear key"; then up to SUMMARY_MAX_TAGS tags (voice tags left out: the vocals
+        fact ends the line as "vocals" or "no vocals").
+        """
+        t, m, k = self.tempo, self.meter, self.key
+        key = (f"{k.tonic} {k.mode} ({confidence_word(k.confidence)})" if k.tonal
+               else "no clear key")
+        line = (f"Measured: {round(t.bpm)} bpm ({confidence_word(t.confidence)}), "
+                f"{m.signature} ({confidence_word(m.confidence)}), {key}")
+        if self.tags is not None:
+            from musilingo.analysis.tags import VOICE_TAGS
+
+            names: list[str] = []
+            for tag in self.tags.tags:
+                n = tag.name.lower()
+                if n not in VOICE_TAGS and n not in names:
+                    names.append(n)
+            names = names[:SUMMARY_MAX_TAGS]
+            names.append("vocals" if self.tags.vocals else "no vocals")
+            line += "; tags: " + ", ".join(names)
+        return line
