@@ -123,7 +123,8 @@ def test_interrupt_exits_130(monkeypatch, capsys):
 def test_caption_run_with_tiny_preset(wav_factory, capsys):
     a = wav_factory("a.wav", 2.0)
     b = wav_factory("b.flac", 3.0, freq=300)
-    assert main(["caption", str(a), str(b), "--model", "tiny", "--json", "--max-new-tokens", "4"]) == EXIT_OK
+    assert main(["caption", str(a), str(b), "--model", "tiny", "--json",
+                 "--max-new-tokens", "4"]) == EXIT_OK
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["source"] for r in rows] == [str(a), str(b)]
     assert all(r["scope"] == "track" and r["text"] is not None for r in rows)
@@ -206,7 +207,8 @@ def test_convert_command(tmp_path, capsys):
 
 def test_score_json_is_one_line(tmp_path, capsys):
     pairs = tmp_path / "p.jsonl"
-    pairs.write_text(json.dumps({"prediction": "a slow waltz", "ground_truth": "a slow waltz"}) + "\n")
+    row = {"prediction": "a slow waltz", "ground_truth": "a slow waltz"}
+    pairs.write_text(json.dumps(row) + "\n")
     assert main(["score", str(pairs), "--protocol", "mullama", "--no-bertscore", "--json"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line)["n"] == 1

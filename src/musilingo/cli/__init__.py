@@ -49,7 +49,8 @@ COMMANDS: dict = {
     "serve": ("musilingo.serve.command:serve_command", "HTTP API and browser page for one model"),
     "data": {
         "render": ("musilingo.data.render:render_command",
-                   "render the training corpus with known truth (music21, ABC, MMA via FluidSynth)"),
+                   "render the training corpus with known truth "
+                   "(music21, ABC, MMA via FluidSynth)"),
         "convert": ("musilingo.data.loaders:convert_command",
                     "convert MusicCaps/MusicInstruct/MusicQA/LP-MusicCaps files to a manifest"),
         "instruct": ("musilingo.data.instruct:instruct_command",
@@ -152,5 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         if verbose:
             raise
         first = (str(e).strip().splitlines() or [""])[0]
-        _err(f"internal error: {type(e).__name__}: {first} (rerun with --verbose for the traceback)")
+        _err(f"internal error: {type(e).__name__}: {first} "
+             "(rerun with --verbose for the traceback)")
         return EXIT_ERROR

@@ -33,7 +33,7 @@ import types
 import typing
 from typing import Any, Callable
 
-FLAG_NAMES = {"as_json": "json"}  # parameter -> flag, where the parameter name would shadow a module
+FLAG_NAMES = {"as_json": "json"}  # parameter -> flag where the flag's name would shadow a module
 RECIPE_FLAG = "recipe"
 
 
@@ -154,8 +154,11 @@ def _argument_spec(hint) -> dict[str, Any]:
     if origin in (list, tuple):
         inner = args[0] if args else str
         spec = {"nargs": "+", "action": _Extend}
-        spec.update({"type": type(typing.get_args(inner)[0]), "choices": list(typing.get_args(inner))}
-                    if typing.get_origin(inner) is typing.Literal else {"type": _scalar(inner)})
+        if typing.get_origin(inner) is typing.Literal:
+            values = list(typing.get_args(inner))
+            spec.update(type=type(values[0]), choices=values)
+        else:
+            spec.update(type=_scalar(inner))
         return spec
     return {"type": _scalar(base)}
 
@@ -176,7 +179,8 @@ def _help(text: str | None, default: Any = None, is_bool: bool = False) -> str:
 
 def _metavar(name: str, spec: dict) -> dict:
     """``--batch-size BATCH_SIZE``, not the dotted dest of a dataclass field."""
-    if "choices" in spec or "metavar" in spec or spec.get("action") is argparse.BooleanOptionalAction:
+    if "choices" in spec or "metavar" in spec \
+            or spec.get("action") is argparse.BooleanOptionalAction:
         return {}
     return {"metavar": name.upper()}
 

@@ -16,7 +16,7 @@ from musilingo.data.manifest import Record, check_audio_exists, read_manifest
 from musilingo.errors import ManifestError
 from musilingo.evaluate.generate import run_model, run_no_audio
 from musilingo.evaluate.items import Item, build_items, select_records
-from musilingo.evaluate.options import TASKS, EvalOptions
+from musilingo.evaluate.options import EvalOptions
 from musilingo.evaluate.predictions import check_run, load_predictions, write_baselines
 from musilingo.evaluate.scoring import _word_counts, confusion, score_attribute_system
 
@@ -193,7 +193,8 @@ def _print_summary(results: dict[str, Any], out_dir: Path, as_json: bool) -> Non
     print(f"{summary['n_answered']} of {summary['n_items']} answers ({results['task']}, split "
           f"{results['split']}); wrote {summary['results']} and {summary['report']}")
     for system, acc in summary.get("accuracy", {}).items():
-        print(f"  {system}: mean attribute score {acc:.3f}" if acc is not None else f"  {system}: -")
+        shown = f"{acc:.3f}" if acc is not None else "-"
+        print(f"  {system}: mean attribute score {shown}")
     for protocol, scores in summary.get("scores", {}).items():
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                           if isinstance(v, float) and k != "n")
