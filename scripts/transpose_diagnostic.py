@@ -15,7 +15,8 @@ from musilingo.evaluate.items import build_items, select_records
 from musilingo.features import build_feature_cache
 from musilingo.metrics.attributes import parse_key
 from musilingo.music import pitch_class
-from musilingo.model import GenerationOptions, load_model
+from musilingo.generation import GenerationOptions
+from musilingo.model import load_model
 from musilingo.prompts import Turn
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -61,19 +61,20 @@ def test_every_flag_has_help_and_every_command_a_description(words, capsys):
     (["serve"], "--decoding", {"greedy", "paper", "beam"}),
 ])
 def test_choices_are_listed(words, flag, choices):
-    from musilingo.model import GenerationOptions
+    from musilingo.generation import DECODINGS, GenerationOptions
 
     action = next(a for a in _subparser(words)._actions if flag in a.option_strings)
     assert set(action.choices) == choices
-    if flag == "--decoding":
-        for name in choices:  # every listed decoding is one the model knows
+    if flag == "--decoding":  # the one list of decodings, every one a preset the model knows
+        assert tuple(action.choices) == DECODINGS
+        for name in choices:
             GenerationOptions.named(name)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["caption", "--help"], ["ask", "--help"],
                                   ["chat", "--help"], ["demo", "--help"], ["convert", "--help"],
                                   ["score", "--help"], ["serve", "--help"], ["train", "--help"],
-                                  ["eval", "--help"], ["data", "--help"]])
+                                  ["eval", "--help"], ["data", "--help"], ["features", "--help"]])
 def test_help_imports_no_heavy_library(argv):
     code = ("import sys\nfrom musilingo.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n"
             "    pass\nprint([m for m in %r if m in sys.modules], file=sys.stderr)" % (argv, HEAVY))

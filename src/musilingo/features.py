@@ -29,7 +29,7 @@ import torch
 from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
 from musilingo.data.manifest import Record, append_jsonl, atomic_write_text
 from musilingo.encoders.base import Encoder, encode_pooled
-from musilingo.errors import AudioError, CheckpointError, ConfigError
+from musilingo.errors import AudioError, CheckpointError
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -195,43 +195,3 @@ def feature_spec_from(name: str) -> FeatureSpec:
                            cfg.loudness_lufs)
     enc_cfg = encoder_config_from_spec(name)
     return FeatureSpec(build_encoder(enc_cfg), default_pool_window(enc_cfg))
-
-
-def features_command(manifest: str, out: str, model: str | None = None, encoder: str | None = None,
-                     batch_size: int = 8, device: str = "cpu", skip_missing: bool = False,
-                     split: str | None = None, as_json: bool = False) -> int:
-    """Fill the pooled-feature cache for a manifest (resumable); prints clips/s.
-
-    Exit code 0 when every clip was encoded, 1 when some could not be (they are retried on the
-    next run).
-
-    Args:
-        manifest: JSONL manifest whose clips are encoded.
-        out: cache root folder (one subfolder per feature spec, e.g. the training run's
-            feature_cache).
-        model: encode as this model folder or preset does (default: the default preset).
-        encoder: encoder name instead of a model: musicnn | basic-pitch | musicnn+basic-pitch |
-            mert:PATH.
-        batch_size: clips per encoder call.
-        device: cpu, cuda or cuda:N.
-        skip_missing: leave out clips whose audio file is missing (default: refuse to run).
-        split: only the records of this split (default: every record).
-        as_json: print the summary as one JSON object (default: one line of text).
-    """
-    from musilingo.data.manifest import check_audio_exists, read_manifest
-
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
-    records = [r for r in read_manifest(manifest) if split is None or r.split == split]
-    records, skipped = check_audio_exists(records, skip_missing, where=manifest)
-    spec = feature_spec_from(encoder or model or "default")
-    spec.encoder.to(device)
-    cache, stats = build_feature_cache(spec, records, out, batch_size, device)
-    stats.pop("failed")
-    summary = {"cache": str(cache.dir), "clips": len(cache), "skipped_missing": skipped,
-               **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}}
-    if as_json:
-        print(json.dumps(summary))
-    else:
-        print(", ".join(f"{k} {v}" for k, v in summary.items()))
-    return 1 if stats["errors"] else 0

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
 
@@ -38,6 +38,7 @@ from musilingo.encoders import build_encoder
 from musilingo.encoders.base import num_pooled_tokens
 from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
 from musilingo.features import FeatureSpec
+from musilingo.generation import GenerationOptions
 from musilingo.llm import load_llm
 from musilingo.projector import Projector
 from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_style
@@ -49,31 +50,6 @@ AudioInput = Union[str, os.PathLike, tuple]  # a path, or (samples [S] float32, 
 
 class UntrainedModelWarning(UserWarning):
     """The model's projection has not been trained: its answers ignore the audio."""
-
-
-@dataclass
-class GenerationOptions:
-    """How text is decoded. Named presets: ``greedy`` (default), ``paper``, ``beam``."""
-
-    max_new_tokens: int = 128
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    num_beams: int = 1
-    seed: int | None = None  # for sampling
-
-    @classmethod
-    def named(cls, name: str, max_new_tokens: int | None = None) -> "GenerationOptions":
-        presets = {
-            "greedy": cls(),
-            # the published evaluation: sampling, temperature 0.1, top_p 0.5, one beam, 300 tokens
-            "paper": cls(max_new_tokens=300, do_sample=True, temperature=0.1, top_p=0.5, seed=42),
-            "beam": cls(num_beams=4),
-        }
-        if name not in presets:
-            raise ConfigError(f"unknown decoding {name!r}; choose one of {sorted(presets)}")
-        opts = presets[name]
-        return replace(opts, max_new_tokens=max_new_tokens) if max_new_tokens else opts
 
 
 @dataclass

@@ -44,7 +44,7 @@ COMMANDS: dict = {
              "evaluate a model on a manifest split and write a report"),
     "score": ("musilingo.metrics.score:score_command",
               "score predictions against references (lpmc, mullama, coco, attributes)"),
-    "features": ("musilingo.features:features_command",
+    "features": ("musilingo.cli.commands:features_command",
                  "fill the pooled-feature cache for a manifest (resumable)"),
     "serve": ("musilingo.serve.command:serve_command", "HTTP API and browser page for one model"),
     "data": {

@@ -1,4 +1,5 @@
-"""The model-facing subcommands: ``caption``, ``ask``, ``chat``, ``convert``, ``demo``.
+"""The model-facing subcommands: ``caption``, ``ask``, ``chat``, ``convert``, ``demo`` and
+``features`` (filling the feature cache of :mod:`musilingo.features`).
 
 Each is a typed function whose signature and docstring are its command line
 (:mod:`musilingo.cli.parser`); tests and scripts call them directly. They print results (plain
@@ -14,14 +15,11 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from musilingo.errors import ConfigError, MusiLingoError
+from musilingo.generation import Decoding
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-# The presets of musilingo.model.GenerationOptions.named (kept here so --help imports no torch).
-Decoding = Literal["greedy", "paper", "beam"]
 
 DEMO_QUESTIONS = ("What is the tempo of this music?", "Which instruments are playing?")
 
@@ -154,7 +152,7 @@ def answer_all(inputs: list[str], question: str, source: ModelSource | None = No
     the whole track. Returns 0, or 1 when some inputs failed (each is reported on stderr).
     """
     from musilingo.audio import MAX_DURATION_S
-    from musilingo.model import GenerationOptions
+    from musilingo.generation import GenerationOptions
 
     source, options = source or ModelSource(), options or AnswerOptions()
     paths = expand_inputs(inputs)
@@ -260,7 +258,7 @@ def chat(path: str, source: ModelSource | None = None, decoding: Decoding = "gre
         max_new_tokens: longest answer in tokens (default: the model's).
         as_json: print one JSON object per turn ({"question", "answer"}), no prompts.
     """
-    from musilingo.model import GenerationOptions
+    from musilingo.generation import GenerationOptions
 
     _check_decoding(decoding)
     _check_max_new_tokens(max_new_tokens)
@@ -332,3 +330,44 @@ def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
     for a in answers:
         print(f"Q: {a['question']}\nA: {a['answer']}")
     return EXIT_OK
+
+
+def features_command(manifest: str, out: str, model: str | None = None, encoder: str | None = None,
+                     batch_size: int = 8, device: str = "cpu", skip_missing: bool = False,
+                     split: str | None = None, as_json: bool = False) -> int:
+    """Fill the pooled-feature cache for a manifest (resumable); prints clips/s.
+
+    Exit code 0 when every clip was encoded, 1 when some could not be (they are retried on the
+    next run).
+
+    Args:
+        manifest: JSONL manifest whose clips are encoded.
+        out: cache root folder (one subfolder per feature spec, e.g. the training run's
+            feature_cache).
+        model: encode as this model folder or preset does (default: the default preset).
+        encoder: encoder name instead of a model: musicnn | basic-pitch | musicnn+basic-pitch |
+            mert:PATH.
+        batch_size: clips per encoder call.
+        device: cpu, cuda or cuda:N.
+        skip_missing: leave out clips whose audio file is missing (default: refuse to run).
+        split: only the records of this split (default: every record).
+        as_json: print the summary as one JSON object (default: one line of text).
+    """
+    from musilingo.data.manifest import check_audio_exists, read_manifest
+    from musilingo.features import build_feature_cache, feature_spec_from
+
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    records = [r for r in read_manifest(manifest) if split is None or r.split == split]
+    records, skipped = check_audio_exists(records, skip_missing, where=manifest)
+    spec = feature_spec_from(encoder or model or "default")
+    spec.encoder.to(device)
+    cache, stats = build_feature_cache(spec, records, out, batch_size, device)
+    stats.pop("failed")
+    summary = {"cache": str(cache.dir), "clips": len(cache), "skipped_missing": skipped,
+               **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        print(", ".join(f"{k} {v}" for k, v in summary.items()))
+    return 1 if stats["errors"] else 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from musilingo.errors import ConfigError
+from musilingo.generation import Decoding
 from musilingo.metrics.score import Protocol
 
 Task = Literal["caption", "qa", "attributes"]
@@ -31,7 +32,7 @@ class EvalOptions:
     """clips encoded / answers generated per model call"""
     limit: int | None = None
     """evaluate only the first N records of the split"""
-    decoding: Literal["greedy", "paper", "beam"] = "greedy"
+    decoding: Decoding = "greedy"
     """greedy; paper = sampling T=0.1 top_p=0.5 as published; beam = 4 beams
     (:meth:`musilingo.model.GenerationOptions.named`)"""
     max_new_tokens: int | None = None

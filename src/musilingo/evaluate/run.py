@@ -44,7 +44,7 @@ def eval_command(data: str, *, out: str, model: str = "default",
     from musilingo import __version__
     from musilingo.evaluate.baselines import majority_classes, probe_classes  # numpy, sklearn
     from musilingo.metrics.score import score_predictions, write_results
-    from musilingo.model import GenerationOptions
+    from musilingo.generation import GenerationOptions
 
     opts = options or EvalOptions()
     GenerationOptions.named(opts.decoding)  # an unknown decoding fails before any work

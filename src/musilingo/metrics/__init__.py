@@ -19,11 +19,9 @@ from __future__ import annotations
 
 __all__ = ["PROTOCOLS", "score_predictions", "score_command", "read_pairs"]
 
-PROTOCOLS = ("lpmc", "mullama", "coco", "attributes")
-
 
 def __getattr__(name: str):
-    if name in ("score_predictions", "score_command", "read_pairs"):
+    if name in ("PROTOCOLS", "score_predictions", "score_command", "read_pairs"):
         from musilingo.metrics import score
 
         return getattr(score, name)

@@ -27,7 +27,8 @@ import torch
 
 from musilingo.audio import SILENCE_PEAK, decode_bytes
 from musilingo.errors import AudioError, AudioTooLongError
-from musilingo.model import GenerationOptions, MusiLingo, PreparedAudio
+from musilingo.generation import GenerationOptions
+from musilingo.model import MusiLingo, PreparedAudio
 from musilingo.prompts import Turn
 from musilingo.serve.batcher import Batcher
 from musilingo.serve.conversations import Conversation, ConversationStore

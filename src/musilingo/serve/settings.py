@@ -9,9 +9,9 @@ does not read the environment or the command line; ``command.py`` builds the set
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from musilingo.errors import ConfigError
+from musilingo.generation import Decoding
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries, headers and the text fields around the file
@@ -45,7 +45,7 @@ class ServeSettings:
     """turns of history a conversation keeps (older turns are forgotten, the audio stays)"""
     conversation_ttl_min: float = 30.0
     """a conversation idle for this many minutes expires (404 on its next message)"""
-    decoding: Literal["greedy", "paper", "beam"] = "greedy"
+    decoding: Decoding = "greedy"
     """generation preset: greedy | paper | beam (see ``GenerationOptions.named``)"""
     max_new_tokens: int | None = None
     """longest answer in tokens (None = the model's default)"""
