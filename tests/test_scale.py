@@ -16,6 +16,7 @@ import soundfile as sf
 from musilingo.errors import ConfigError
 from musilingo.scale.inputs import expand_inputs
 from musilingo.scale.job import JobSpec
+from musilingo.scale.options import RayOptions
 from musilingo.scale.sinks import ShardSink, read_rows
 
 from conftest import SR, tone
@@ -175,26 +176,25 @@ def _key(r):
 
 @pytest.mark.slow
 def test_ray_job_equals_the_plain_cli_and_records_the_bad_file(local_ray, clips, tmp_path):
-    from musilingo.scale.ray_engine import Resources, run_job
+    from musilingo.scale.ray_engine import run_job
 
     job = JobSpec(task="ask", question=QUESTION, model="tiny", batch_size=2)
-    s = run_job(job, [str(clips)], str(tmp_path / "out"), Resources(workers=2, shard_files=2),
-                fmt="parquet", progress=False)
+    opts = RayOptions(workers=2, shard_files=2, format="parquet")
+    s = run_job(job, [str(clips)], str(tmp_path / "out"), opts, progress=False)
     assert s.answered == 5 and list(s.failed) == [str(clips / "bad.wav")] and not s.missing
     rows = sorted(read_rows(tmp_path / "out"), key=_key)
     assert rows == sorted(_plain_rows([str(clips)], QUESTION, tmp_path), key=_key)
-    again = run_job(job, [str(clips)], str(tmp_path / "out"), Resources(workers=2), fmt="parquet",
-                    progress=False)
+    again = run_job(job, [str(clips)], str(tmp_path / "out"), opts, progress=False)
     assert again.skipped_done == 5 and again.answered == 0 and len(again.failed) == 1
 
 
 @pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_its_batch_retried(local_ray, clips, tmp_path):
-    from musilingo.scale.ray_engine import Resources, run_job
+    from musilingo.scale.ray_engine import run_job
 
     job = JobSpec(task="caption", model="tiny", batch_size=2)
     marker = tmp_path / "killed"
-    s = run_job(job, [str(clips)], str(tmp_path / "out"), Resources(workers=2), progress=False,
+    s = run_job(job, [str(clips)], str(tmp_path / "out"), RayOptions(workers=2), progress=False,
                 on_batch=KillOnce(str(clips / "c2.wav"), str(marker)))
     assert marker.exists()  # the worker did die
     assert s.answered == 5 and not s.missing
@@ -204,15 +204,15 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(local_ray, clips, tm
 
 @pytest.mark.slow
 def test_a_failed_batch_is_left_out_and_the_rerun_completes_exactly_it(local_ray, clips, tmp_path):
-    from musilingo.scale.ray_engine import Resources, run_job
+    from musilingo.scale.ray_engine import run_job
 
     job = JobSpec(task="caption", model="tiny", batch_size=2)
     out = str(tmp_path / "out")
-    first = run_job(job, [str(clips)], out, Resources(workers=2, retries=1), progress=False,
+    first = run_job(job, [str(clips)], out, RayOptions(workers=2, retries=1), progress=False,
                     on_batch=RaiseOn(str(clips / "c3.wav")))
     assert str(clips / "c3.wav") in first.missing and first.answered == 5 - len(first.missing)
     before = {r["source"] for r in read_rows(out) if not r["error"]}
-    rerun = run_job(job, [str(clips)], out, Resources(workers=2), progress=False)
+    rerun = run_job(job, [str(clips)], out, RayOptions(workers=2), progress=False)
     assert rerun.answered == len(first.missing) and not rerun.missing
     after = read_rows(out)
     assert {r["source"] for r in after if not r["error"]} - before == set(first.missing)

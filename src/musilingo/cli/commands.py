@@ -15,11 +15,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from musilingo.errors import ConfigError, MusiLingoError
 from musilingo.generation import Decoding
+from musilingo.scale.options import RayOptions
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# plain: this process, file after file; ray: a Ray Data job (the scale extra), local or a cluster
+Engine = Literal["plain", "ray"]
 
 DEMO_QUESTIONS = ("What is the tempo of this music?", "Which instruments are playing?")
 
@@ -204,9 +209,54 @@ def answer_all(inputs: list[str], question: str, source: ModelSource | None = No
     return EXIT_PARTIAL if failures else EXIT_OK
 
 
+def _check_engine(engine: str, out: str | None, device: str | None = None) -> None:
+    if engine not in Engine.__args__:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(Engine.__args__)}")
+    if engine == "ray" and not out:
+        raise ConfigError("--engine ray writes its rows to a folder: give --out FOLDER")
+    if engine == "ray" and device and device != "cpu":
+        raise ConfigError("with --engine ray, GPUs are given per actor: --gpus-per-worker and "
+                          "--gpus-per-encoder, not --device")
+
+
+def run_ray_job(job, inputs: list[str], out: str, ray: RayOptions | None, as_json: bool) -> int:
+    """Run a scale job (``musilingo.scale``) and report it: a summary line (JSON with
+    ``as_json``), each failed file on stderr. Exit 0 when every file is done, 1 when some failed
+    or are missing (a rerun does them)."""
+    from musilingo.scale.ray_engine import run_job
+
+    summary = run_job(job, inputs, out, ray or RayOptions(), progress=not as_json)
+    for src, problem in summary.failed.items():
+        _err(f"{src}: {problem}")
+    if summary.missing:
+        _err(f"{len(summary.missing)} files not finished (their batch failed); rerun to do them")
+    if as_json:
+        _emit(summary.to_json())
+    else:
+        print(f"{summary.answered} done, {len(summary.failed)} failed, {len(summary.missing)} missing"
+              f", {summary.skipped_done} done before; rows in {summary.out}/rows "
+              f"({summary.seconds:.1f} s)")
+    return EXIT_OK if summary.complete else EXIT_PARTIAL
+
+
+def answer_with_ray(inputs: list[str], task: str, question: str | None,
+                    source: ModelSource | None, options: AnswerOptions | None, as_json: bool,
+                    out: str | None, ray: RayOptions | None) -> int:
+    """``caption`` / ``ask`` with ``--engine ray``: the same answers, as a Ray Data job."""
+    from musilingo.scale.job import JobSpec
+
+    source, options = source or ModelSource(), options or AnswerOptions()
+    _check_engine("ray", out, source.device)
+    job = JobSpec(task=task, question=question, model=source.model, llm=source.llm,
+                  decoding=options.decoding, max_new_tokens=options.max_new_tokens,
+                  window_s=options.window, whole_track=options.whole_track,
+                  max_duration_s=options.max_duration, batch_size=options.batch_size)
+    return run_ray_job(job, inputs, out, ray, as_json)
+
+
 def caption(inputs: list[str], source: ModelSource | None = None,
             options: AnswerOptions | None = None, as_json: bool = False,
-            out: str | None = None) -> int:
+            out: str | None = None, engine: Engine = "plain", ray: RayOptions | None = None) -> int:
     """Caption audio files, folders or manifests.
 
     Exit code 0 when every file was captioned, 1 when some failed (each is named on stderr),
@@ -218,8 +268,14 @@ def caption(inputs: list[str], source: ModelSource | None = None,
         options: generation.
         as_json: print JSON lines: one per window and one per file (scope=track).
         out: append JSON lines to this file instead of printing; a rerun skips the files
-            already answered there.
+            already answered there. With --engine ray: the output folder (required), sharded
+            rows in OUT/rows, resumable the same way.
+        engine: plain runs here, file after file; ray runs a Ray Data job (pip install
+            'musilingo[scale]'): a local Ray, or the cluster of --address.
+        ray: the Ray engine.
     """
+    if engine == "ray":
+        return answer_with_ray(inputs, "caption", None, source, options, as_json, out, ray)
     from musilingo.prompts import CAPTION_INSTRUCTION
 
     return answer_all(inputs, CAPTION_INSTRUCTION, source, options, as_json, out)
@@ -227,7 +283,7 @@ def caption(inputs: list[str], source: ModelSource | None = None,
 
 def ask(path: str, question: str, source: ModelSource | None = None,
         options: AnswerOptions | None = None, as_json: bool = False,
-        out: str | None = None) -> int:
+        out: str | None = None, engine: Engine = "plain", ray: RayOptions | None = None) -> int:
     """Ask a question about an audio file (or every file of a folder or manifest).
 
     Exit code 0 when every file was answered, 1 when some failed, 2 when the command could not
@@ -240,8 +296,14 @@ def ask(path: str, question: str, source: ModelSource | None = None,
         options: generation.
         as_json: print JSON lines: one per window and one per file (scope=track).
         out: append JSON lines to this file instead of printing; a rerun skips the files
-            already answered there.
+            already answered there. With --engine ray: the output folder (required), sharded
+            rows in OUT/rows, resumable the same way.
+        engine: plain runs here, file after file; ray runs a Ray Data job (pip install
+            'musilingo[scale]'): a local Ray, or the cluster of --address.
+        ray: the Ray engine.
     """
+    if engine == "ray":
+        return answer_with_ray([path], "ask", question, source, options, as_json, out, ray)
     return answer_all([path], question, source, options, as_json, out)
 
 
@@ -334,7 +396,8 @@ def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
 
 def features_command(manifest: str, out: str, model: str | None = None, encoder: str | None = None,
                      batch_size: int = 8, device: str = "cpu", skip_missing: bool = False,
-                     split: str | None = None, as_json: bool = False) -> int:
+                     split: str | None = None, as_json: bool = False, engine: Engine = "plain",
+                     ray: RayOptions | None = None) -> int:
     """Fill the pooled-feature cache for a manifest (resumable); prints clips/s.
 
     Exit code 0 when every clip was encoded, 1 when some could not be (they are retried on the
@@ -352,6 +415,10 @@ def features_command(manifest: str, out: str, model: str | None = None, encoder:
         skip_missing: leave out clips whose audio file is missing (default: refuse to run).
         split: only the records of this split (default: every record).
         as_json: print the summary as one JSON object (default: one line of text).
+        engine: plain fills the cache here; ray runs a Ray Data job (pip install
+            'musilingo[scale]') that writes each window's pooled features as rows (sharded
+            JSONL/Parquet in OUT/rows, resumable) instead of a cache.
+        ray: the Ray engine.
     """
     from musilingo.data.manifest import check_audio_exists, read_manifest
     from musilingo.features import build_feature_cache, feature_spec_from
@@ -360,6 +427,13 @@ def features_command(manifest: str, out: str, model: str | None = None, encoder:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     records = [r for r in read_manifest(manifest) if split is None or r.split == split]
     records, skipped = check_audio_exists(records, skip_missing, where=manifest)
+    if engine == "ray":
+        from musilingo.scale.job import JobSpec
+
+        _check_engine(engine, out, device)
+        job = JobSpec(task="features", model=encoder or model or "default", batch_size=batch_size)
+        return run_ray_job(job, [r.audio for r in records], out, ray, as_json)
+    _check_engine(engine, out)
     spec = feature_spec_from(encoder or model or "default")
     spec.encoder.to(device)
     cache, stats = build_feature_cache(spec, records, out, batch_size, device)

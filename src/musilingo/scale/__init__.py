@@ -11,6 +11,8 @@ same answering rule as :meth:`musilingo.model.MusiLingo.iter_answers` as a Ray D
   usable and testable without Ray;
 - :mod:`musilingo.scale.sinks`: sharded JSONL / Parquet output, one row per file and window,
   each shard written atomically; which files are done (resume);
+- :mod:`musilingo.scale.options`: :class:`~musilingo.scale.options.RayOptions`, how wide and
+  where (the CLI's ``--engine ray`` flags);
 - :mod:`musilingo.scale.ray_engine`: the Ray Data wiring (actor pools, retries, local start).
 
 Importing this package loads neither Ray nor torch. Training across nodes is not here: it is

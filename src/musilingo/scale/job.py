@@ -10,8 +10,8 @@ from pathlib import Path
 
 from musilingo import __version__
 from musilingo.errors import ConfigError
+from musilingo.generation import DECODINGS
 
-DECODINGS = ("greedy", "paper", "beam")
 
 
 @dataclass(frozen=True)

@@ -31,42 +31,11 @@ from dataclasses import asdict, dataclass, field
 from musilingo.errors import ConfigError, MusiLingoError
 from musilingo.scale.inputs import absolute, expand_inputs
 from musilingo.scale.job import JobSpec
+from musilingo.scale.options import RayOptions
 from musilingo.scale.sinks import ShardSink
 from musilingo.scale.stages import BatchHook, EncodeStage, GenerateStage, write_stage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Resources:
-    """Where the job runs and how wide."""
-
-    address: str | None = None
-    """Ray cluster to join (auto, ray://HOST:10001, HOST:6379); None = start a local Ray"""
-    workers: int = 2
-    """generation actors (each holds the model once); also the encoder actors unless encoders"""
-    encoders: int | None = None
-    """encoder actors (default: as many as workers)"""
-    num_cpus: int | None = None
-    """CPUs of a local Ray (default: this machine's); ignored with an address"""
-    gpus_per_worker: float = 0.0
-    """GPU share of each generation actor (e.g. 0.25: four models per GPU); 0 = CPU"""
-    gpus_per_encoder: float = 0.0
-    """GPU share of each encoder actor; 0 = CPU"""
-    shard_files: int = 64
-    """files per output shard (a kill loses at most the shards being filled)"""
-    retries: int = 3
-    """restarts of a dead actor and retries of its batch before the batch is left out"""
-
-    def __post_init__(self) -> None:
-        if self.workers < 1 or (self.encoders is not None and self.encoders < 1):
-            raise ConfigError("workers and encoders must be at least 1")
-        if self.num_cpus is not None and self.num_cpus < 1:
-            raise ConfigError(f"num_cpus must be at least 1, got {self.num_cpus}")
-        if self.gpus_per_worker < 0 or self.gpus_per_encoder < 0:
-            raise ConfigError("GPU shares must be >= 0")
-        if self.shard_files < 1 or self.retries < 0:
-            raise ConfigError("shard_files must be >= 1 and retries >= 0")
 
 
 @dataclass
@@ -93,16 +62,15 @@ class RunSummary:
         return d
 
 
-def _actor_cpus(res: Resources, total_cpus: float) -> float:
+def _actor_cpus(res: RayOptions, total_cpus: float) -> float:
     """Logical CPUs per actor: 1, or a share when a small machine runs more actors than CPUs
     (so a 2-CPU laptop still starts 2 encoders + 2 generators)."""
     n = res.workers + (res.encoders or res.workers)
     return min(1.0, total_cpus / n) if total_cpus else 1.0
 
 
-def run_job(job: JobSpec, inputs: list[str], out: str, resources: Resources | None = None,
-            fmt: str = "jsonl", progress: bool = True, on_batch: BatchHook | None = None
-            ) -> RunSummary:
+def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | None = None,
+            progress: bool = True, on_batch: BatchHook | None = None) -> RunSummary:
     """Answer (or encode) every input not yet done in ``out``; returns what this run did.
 
     ``on_batch`` is called by the last computing stage with each batch's sources before it is
@@ -112,9 +80,9 @@ def run_job(job: JobSpec, inputs: list[str], out: str, resources: Resources | No
         import ray
     except ImportError:
         raise ConfigError("the ray engine needs the scale extra: pip install 'musilingo[scale]'") from None
-    res = resources or Resources()
+    res = options or RayOptions()
     t0 = time.perf_counter()
-    sink = ShardSink(out, fmt)
+    sink = ShardSink(out, res.format)
     sink.check_job(job.key())
     sink.remove_temp_files()
     sources = expand_inputs(inputs)
@@ -130,10 +98,10 @@ def run_job(job: JobSpec, inputs: list[str], out: str, resources: Resources | No
     started = False
     if not ray.is_initialized():
         if res.address:
-            ray.init(address=res.address, log_to_driver=False)
+            ray.init(address=res.address, log_to_driver=False, logging_level=logging.WARNING)
         else:
             ray.init(num_cpus=res.num_cpus or os.cpu_count(), include_dashboard=False,
-                     log_to_driver=False)
+                     log_to_driver=False, logging_level=logging.WARNING)
         started = True
     try:
         _run(ray, job, todo, sink, res, summary, progress, on_batch)
@@ -145,10 +113,12 @@ def run_job(job: JobSpec, inputs: list[str], out: str, resources: Resources | No
     return summary
 
 
-def _run(ray, job: JobSpec, todo: list[str], sink: ShardSink, res: Resources, summary: RunSummary,
+def _run(ray, job: JobSpec, todo: list[str], sink: ShardSink, res: RayOptions, summary: RunSummary,
          progress: bool, on_batch: BatchHook | None) -> None:
     from ray.data import DataContext
 
+    if not log.isEnabledFor(logging.INFO):  # Ray Data's plan and timing lines only with -v
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = DataContext.get_current()
     ctx.max_errored_blocks = len(todo)  # a batch that keeps failing is left out; its files are rerun
     ctx.enable_progress_bars = False

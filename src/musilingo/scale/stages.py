@@ -166,7 +166,8 @@ class GenerateStage:
                  on_batch: BatchHook | None = None):
         import torch
 
-        from musilingo.model import GenerationOptions, load_model
+        from musilingo.generation import GenerationOptions
+        from musilingo.model import load_model
 
         if threads:
             torch.set_num_threads(threads)
