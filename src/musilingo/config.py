@@ -107,6 +107,30 @@ class LLMConfig:
             self.lora = LoraConfig(**self.lora)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+
+
+@dataclass
+class InferenceConfig:
+    """How a model loaded for answering only (``from_pretrained(trainable=False)``) runs its LLM.
+    Training never uses these: a trainable model keeps its adapters unmerged, in ``llm.dtype``."""
+
+    fast_decode: bool = True
+    """greedy answers through ``llm.greedy_decode`` (the tokens ``generate()`` writes, without its
+    per-step overhead) on a decoding copy of the LLM with any LoRA merged into its weights; False =
+    transformers' ``generate()`` on the unmerged model (the reference path). Sampling and beam
+    search always use ``generate()``"""
+    precision: str = "auto"
+    """the decoding copy's weights: auto (= ``llm.dtype``) | float32 | bfloat16 | int8 (CPU only:
+    dynamic int8 quantisation of the Linear layers, float32 activations); used with fast_decode"""
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        if not isinstance(self.fast_decode, bool):
+            raise ConfigError(f"fast_decode must be true or false, got {self.fast_decode!r}")
+
+
 @dataclass
 class ProjectorConfig:
     kind: str = "linear"
@@ -146,6 +170,8 @@ class ModelConfig:
     """False until a training run has written the projector; untrained models warn loudly"""
     trained_on: str | None = None
     """what the projector was trained on (data sources and licences), for attribution"""
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    """how the LLM decodes when the model is loaded for answering only (not saved weights)"""
 
     def __post_init__(self):
         if isinstance(self.encoder, dict):
@@ -154,6 +180,8 @@ class ModelConfig:
             self.llm = LLMConfig(**self.llm)
         if isinstance(self.projector, dict):
             self.projector = ProjectorConfig(**self.projector)
+        if isinstance(self.inference, dict):
+            self.inference = InferenceConfig(**self.inference)
         if self.prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"unknown prompt style {self.prompt_style!r}; choose one of {PROMPT_STYLES}")
         if self.pool_window < 1:
@@ -185,6 +213,8 @@ def _paper() -> ModelConfig:
                       use_fast_tokenizer=False),
         projector=ProjectorConfig(kind="linear"),
         pool_window=325, prompt_style="musilingo", max_new_tokens=300,
+        # the published numerics: transformers' generate() on the model as loaded
+        inference=InferenceConfig(fast_decode=False),
     )
 
 

