@@ -84,7 +84,13 @@ def train(cfg: TrainConfig) -> Path:
     optimizer = torch.optim.AdamW(params, lr=cfg.warmup_start_lr, betas=cfg.betas,
                                   weight_decay=cfg.weight_decay)
     state = {"step": 0, "epoch": 0, "pos": 0, "rng": rng_state()}
-    resume = latest_checkpoint(ckpt_dir)
+    # the main process picks the checkpoint and every process loads that one (out/ is on a file
+    # system all nodes share; a node that lists the folder late must not start from scratch)
+    resume = latest_checkpoint(ckpt_dir) if acc.is_main_process else None
+    if acc.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        resume = broadcast_object_list([resume])[0]
     if resume is not None:
         saved = torch.load(resume / "trainer_state.pt", map_location="cpu", weights_only=True)
         model.load_projector(resume / "projector.safetensors")
@@ -141,7 +147,9 @@ def train(cfg: TrainConfig) -> Path:
                     acc.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            running.append(float(loss.detach()))
+            # the logged loss is the mean over all processes' batches (the global batch), so a
+            # curve does not depend on how many processes shared the batch
+            running.append(float(acc.reduce(loss.detach(), reduction="mean")))
             seen += len(batch) * world
         state["step"] += 1
         if bar:
