@@ -49,6 +49,9 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    """the whole run: listing, resume check, Ray start, the job, shutdown"""
+    ray_start_s: float = 0.0
+    """of which starting (or joining) Ray"""
     workers: int = 0
 
     @property
@@ -96,6 +99,7 @@ def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | Non
         return summary
 
     started = False
+    t_start = time.perf_counter()
     if not ray.is_initialized():
         if res.address:
             ray.init(address=res.address, log_to_driver=False, logging_level=logging.WARNING)
@@ -103,6 +107,7 @@ def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | Non
             ray.init(num_cpus=res.num_cpus or os.cpu_count(), include_dashboard=False,
                      log_to_driver=False, logging_level=logging.WARNING)
         started = True
+    summary.ray_start_s = time.perf_counter() - t_start
     try:
         _run(ray, job, todo, sink, res, summary, progress, on_batch)
     finally:
