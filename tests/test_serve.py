@@ -336,6 +336,38 @@ def test_50_concurrent_requests_all_answered_in_batches(server):
     assert elapsed < 60
 
 
+def test_a_file_is_decoded_and_encoded_once_for_concurrent_and_follow_up_questions(tiny_model):
+    with serve(tiny_model) as (url, app):
+        service = app.state.service
+        stats = service.batcher.stats
+        clip = wav_bytes(1.5, freq=523.0)
+
+        async def burst(questions):
+            async with httpx.AsyncClient(timeout=120) as client:
+                return await asyncio.gather(*(
+                    client.post(url + "/v1/ask", files={"file": (f"q{i}.wav", clip)},
+                                data={"question": q}) for i, q in enumerate(questions)))
+
+        questions = ["What is the tempo?", "Describe the music.", "What is the tempo?"] * 4
+        rs = asyncio.run(burst(questions))
+        assert [r.status_code for r in rs] == [200] * 12, [r.text for r in rs]
+        assert stats["encode"].items == 1  # one decode + encode for all twelve
+        assert service.prepared.misses == 1 and service.prepared.shared == 11
+        by_question = {}
+        for q, r in zip(questions, rs):  # the same question about the same clip, the same answer
+            assert by_question.setdefault(q, r.json()["text"]) == r.json()["text"]
+        # a follow-up about the same bytes (another file name) is not decoded or encoded again
+        r = post(url, "/v1/ask", clip, name="again.wav", question="Describe the music.")
+        assert r.status_code == 200 and r.json()["source"] == "again.wav"
+        assert r.json()["timings"]["encode_ms"] == 0 and r.json()["timings"]["decode_ms"] == 0
+        assert r.json()["text"] == by_question["Describe the music."]
+        assert stats["encode"].items == 1 and service.prepared.hits == 1
+    with serve(tiny_model, feature_cache_items=0) as (url, app):  # cache off: encoded every time
+        for _ in range(2):
+            assert post(url, "/v1/ask", clip, question="Describe the music.").status_code == 200
+        assert app.state.service.batcher.stats["encode"].items == 2
+
+
 # ---------------------------------------------------------------------------- settings, CLI
 def test_settings_are_validated():
     with pytest.raises(ConfigError, match="max_batch"):

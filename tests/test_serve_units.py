@@ -230,3 +230,58 @@ def test_limits_answer_follows_the_settings_and_the_decoders():
     assert limits.conversation_ttl_s == settings.conversation_ttl_s
     assert limits.audio_mime_types == ["audio/*"]
     assert limits_of(settings, with_ffmpeg).audio_mime_types == ["audio/*", "video/*"]
+
+
+# ---------------------------------------------------------------------------- prepared-upload cache
+def test_prepared_cache_single_flight_lru_and_failures():
+    from musilingo.serve.pipeline import PreparedCache
+
+    calls: list[str] = []
+
+    def maker(key: str, size: int = 10, fail: bool = False, delay: float = 0.0):
+        async def make():
+            calls.append(key)
+            await asyncio.sleep(delay)
+            if fail:
+                raise ValueError(key)
+            return f"value-{key}", size
+        return make
+
+    async def main():
+        c = PreparedCache(max_items=2, max_bytes=25)
+        # five concurrent requests for one key: one preparation, four wait for it
+        got = await asyncio.gather(*(c.get("a", maker("a", delay=0.05)) for _ in range(5)))
+        assert got == ["value-a"] * 5 and calls == ["a"] and (c.misses, c.shared) == (1, 4)
+        assert await c.get("a", maker("a")) == "value-a" and c.hits == 1 and calls == ["a"]
+        await c.get("b", maker("b"))
+        await c.get("a", maker("a"))  # a is now the most recently used
+        await c.get("c", maker("c"))  # over two items: b goes
+        assert len(c) == 2 and c.bytes == 20
+        await c.get("b", maker("b"))
+        assert calls == ["a", "b", "c", "b"]
+        await c.get("big", maker("big", size=100))  # larger than the whole cache: not kept
+        assert len(c) == 2 and c.bytes == 20
+        await c.get("d", maker("d", size=20))  # byte bound: one 10-byte entry has to go
+        assert c.bytes <= 25
+        # a failure reaches every waiter and is not kept: the next request tries again
+        with pytest.raises(ValueError):
+            await asyncio.gather(*(c.get("x", maker("x", fail=True, delay=0.02)) for _ in range(3)))
+        assert calls.count("x") == 1
+        with pytest.raises(ValueError):
+            await c.get("x", maker("x", fail=True))
+        assert calls.count("x") == 2
+        off = PreparedCache(max_items=0, max_bytes=0)
+        await off.get("a", maker("a"))
+        await off.get("a", maker("a"))
+        assert len(off) == 0 and off.misses == 2
+
+    run(main())
+
+
+def test_feature_cache_settings_are_validated():
+    from musilingo.errors import ConfigError
+
+    assert ServeSettings(feature_cache_items=0).feature_cache_items == 0  # 0 = off
+    for bad in ({"feature_cache_items": -1}, {"feature_cache_mb": -1.0}):
+        with pytest.raises(ConfigError):
+            ServeSettings(**bad)

@@ -7,6 +7,11 @@ concurrent requests share encoder and LLM calls on the single model thread. Long
 answered per window plus once for the whole track, as ``MusiLingo.iter_answers`` does; chats keep
 the whole-track features and their turns in a :class:`ConversationStore`, as ``Chat`` does.
 
+Uploads are prepared once per content: :class:`PreparedCache` keys a decoded, encoded upload by the
+sha256 of its bytes and the model's feature settings, so a follow-up question about the same file
+neither decodes nor encodes it again, and concurrent requests for one file share a single decode +
+encode. Generation batches answer identical greedy prompts (same clip, same turns) once.
+
 Problems are raised as :class:`ServeError` (an HTTP status, a short code, a sentence); this module
 does not know about routes or JSON encoding.
 """
@@ -14,10 +19,13 @@ does not know about routes or JSON encoding.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import re
 import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,6 +35,7 @@ import torch
 
 from musilingo.audio import SILENCE_PEAK, decode_bytes
 from musilingo.errors import AudioError, AudioTooLongError
+from musilingo.features import key_hash
 from musilingo.generation import GenerationOptions
 from musilingo.model import MusiLingo, PreparedAudio
 from musilingo.prompts import Turn
@@ -56,6 +65,54 @@ def upload_label(filename: str | None) -> str:
     return name[:120] or "upload"
 
 
+class PreparedCache:
+    """Prepared uploads by content key, least recently used dropped first beyond ``max_items``
+    entries or ``max_bytes`` of feature tensors; concurrent requests for a key that is being
+    prepared wait for that one preparation (single flight). Failures are not kept: the next
+    request tries again. Event-loop side only (not thread-safe)."""
+
+    def __init__(self, max_items: int, max_bytes: int):
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.hits = self.misses = self.shared = 0  # shared: waited for another request's work
+        self.bytes = 0
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def get(self, key: str, make: Callable[[], Awaitable[tuple[Any, int]]]) -> Any:
+        """The value for ``key``; ``make()`` returns ``(value, size in bytes)`` on a miss."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key][0]
+        task = self._pending.get(key)
+        if task is not None:
+            self.shared += 1
+        else:
+            self.misses += 1
+            task = asyncio.ensure_future(make())
+            self._pending[key] = task
+            task.add_done_callback(lambda t, key=key: self._settle(key, t))
+        # shield: a waiter that times out does not cancel the work the others wait for
+        return (await asyncio.shield(task))[0]
+
+    def _settle(self, key: str, task: asyncio.Future) -> None:
+        self._pending.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return
+        value, size = task.result()
+        if self.max_items == 0 or size > self.max_bytes:
+            return
+        self._items[key] = (value, size)
+        self.bytes += size
+        while len(self._items) > self.max_items or self.bytes > self.max_bytes:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self.bytes -= dropped
+
+
 class InferenceService:
     """Decode -> encode -> generate for the HTTP routes, batched across concurrent requests."""
 
@@ -69,6 +126,9 @@ class InferenceService:
         self.conversations = ConversationStore(settings.max_conversations, settings.max_turns,
                                                settings.conversation_ttl_s)
         self._decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="musilingo-decode")
+        self.prepared = PreparedCache(settings.feature_cache_items,
+                                      int(settings.feature_cache_mb * 1024 * 1024))
+        self._spec_key = key_hash(model.feature_spec.key())
         self.started = time.monotonic()
 
     def close(self) -> None:
@@ -81,7 +141,21 @@ class InferenceService:
                                   max_duration_s=self.settings.max_duration_s)
 
     def _generate_batch(self, items: list[tuple[torch.Tensor, list[Turn]]]) -> list[str]:
-        return self.model.generate([f for f, _ in items], [t for _, t in items], self.options)
+        if self.options.do_sample:
+            return self.model.generate([f for f, _ in items], [t for _, t in items], self.options)
+        # greedy answers are a function of (features, turns): identical prompts in one batch (the
+        # same cached clip, the same question) are generated once
+        slot: dict[tuple, int] = {}
+        unique: list[tuple[torch.Tensor, list[Turn]]] = []
+        index = []
+        for f, turns in items:
+            key = (id(f), tuple((t.question, t.answer) for t in turns))
+            if key not in slot:
+                slot[key] = len(unique)
+                unique.append((f, turns))
+            index.append(slot[key])
+        texts = self.model.generate([f for f, _ in unique], [t for _, t in unique], self.options)
+        return [texts[i] for i in index]
 
     # ------------------------------------------------------------------ request side
     async def answer(self, data: bytes, filename: str | None, question: str) -> AnswerResponse:
@@ -188,8 +262,20 @@ class InferenceService:
                             windows=windows or [], notes=notes, timings=timings)
 
     async def _prepare(self, data: bytes, name: str, timings: Timings) -> tuple[PreparedAudio, list[str]]:
-        """Decode (thread pool) then encode (batched): the prepared audio and notes for the user."""
+        """The prepared audio and notes for the user: from :attr:`prepared` when this content was
+        seen (timings then show no decode or encode), else decoded and encoded."""
         self.check_upload_size(len(data))
+        key = f"{hashlib.sha256(data).hexdigest()}:{self._spec_key}:{self.settings.max_duration_s:g}"
+
+        async def make() -> tuple[tuple[PreparedAudio, list[str]], int]:
+            prepared, notes = await self._decode_and_encode(data, name, timings)
+            return (prepared, notes), sum(f.numel() * f.element_size() for f in prepared.features)
+
+        return await self.prepared.get(key, make)
+
+    async def _decode_and_encode(self, data: bytes, name: str,
+                                 timings: Timings) -> tuple[PreparedAudio, list[str]]:
+        """Decode (thread pool) then encode (batched)."""
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         samples = await loop.run_in_executor(self._decoder, self._decode, data, name)

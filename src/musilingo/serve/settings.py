@@ -51,6 +51,12 @@ class ServeSettings:
     """longest answer in tokens (None = the model's default)"""
     whole_track: bool = True
     """for files of several windows, also answer about the whole track (not only per window)"""
+    feature_cache_items: int = 64
+    """uploads whose decoded, encoded features are kept (keyed by the sha256 of the upload's bytes
+    and the model's feature settings), so a follow-up request about the same file does not decode
+    or encode it again; the least recently used is dropped beyond. 0 = no cache"""
+    feature_cache_mb: float = 256.0
+    """most MiB of features the cache holds (features only; the uploads are not kept)"""
     cors_origins: list[str] = field(default_factory=list)
     """browser origins allowed to call the API from other sites; empty = CORS off"""
 
@@ -65,6 +71,8 @@ class ServeSettings:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"serve setting {name} must be positive, got {value}")
+        if self.feature_cache_items < 0 or self.feature_cache_mb < 0:
+            raise ConfigError("serve settings feature_cache_items and feature_cache_mb must be >= 0")
         if self.max_wait_ms < 0:
             raise ConfigError(f"serve setting max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if self.retry_after_s < 0:
