@@ -21,6 +21,37 @@ def test_greedy_batch_equals_one_by_one(tiny_model):
     assert all(a.text for a in batched)
 
 
+def test_iter_answers_decodes_the_next_group_on_a_thread_and_keeps_order(tiny_model, tmp_path,
+                                                                          monkeypatch):
+    import threading
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"")
+    items = [(tone(2 + i % 3, SR, 200 + 50 * i, seed=i), SR, f"c{i}") for i in range(5)]
+    items.insert(3, str(bad))
+    threads = []
+    decode_all = tiny_model._decode_all
+
+    def recording(group, max_duration_s):
+        threads.append(threading.current_thread().name)
+        return decode_all(group, max_duration_s)
+
+    monkeypatch.setattr(tiny_model, "_decode_all", recording)
+    got = list(tiny_model.iter_answers(items, "Describe the music.", batch_size=2))
+    monkeypatch.undo()
+    assert [i for i, _ in got] == list(range(6))
+    assert len(threads) == 3 and all(t.startswith("musilingo-decode") for t in threads)
+    assert got[3][1].error and "empty" in got[3][1].error
+    # the same answers as one file at a time, straight through prepare()
+    single = [tiny_model.ask(item, "Describe the music.") for item in items]
+    assert [a.text for _, a in got] == [a.text for a in single]
+    # a consumer that stops early does not leave a decode thread behind
+    it = tiny_model.iter_answers(items, "Describe the music.", batch_size=2)
+    next(it)
+    it.close()
+    assert not any(t.name.startswith("musilingo-decode") for t in threading.enumerate())
+
+
 def test_audio_changes_the_answer_path(tiny_model):
     f1 = tiny_model.pooled_features([tone(5, SR, 440)])
     f2 = tiny_model.pooled_features([tone(5, SR, 1000)])

@@ -300,15 +300,31 @@ class MusiLingo(nn.Module):
     def prepare(self, items: Sequence[AudioInput], batch_size: int = 8,
                 max_duration_s: float | None = MAX_DURATION_S) -> list[PreparedAudio | AudioError]:
         """Decode, window and encode several inputs; a bad input gives its AudioError in place."""
+        return self._encode_decoded(self._decode_all(items, max_duration_s), batch_size)
+
+    def _decode_all(self, items: Sequence[AudioInput], max_duration_s: float | None,
+                    ) -> list[tuple[str, np.ndarray] | AudioError]:
+        """:meth:`load` each input; a bad one gives its AudioError in place (no torch: this is
+        what :meth:`iter_answers` runs on its decode thread)."""
+        out: list[tuple[str, np.ndarray] | AudioError] = []
+        for item in items:
+            try:
+                out.append(self.load(item, max_duration_s))
+            except AudioError as e:
+                out.append(e)
+        return out
+
+    def _encode_decoded(self, decoded: Sequence[tuple[str, np.ndarray] | AudioError],
+                        batch_size: int) -> list[PreparedAudio | AudioError]:
+        """Window and encode decoded inputs (``(name, samples)``; AudioErrors stay in place)."""
         sr = self.encoder.sample_rate
         out: list[PreparedAudio | AudioError] = []
         jobs: list[tuple[int, np.ndarray]] = []
-        for item in items:
-            try:
-                name, samples = self.load(item, max_duration_s)
-            except AudioError as e:
-                out.append(e)
+        for item in decoded:
+            if isinstance(item, AudioError):
+                out.append(item)
                 continue
+            name, samples = item
             wins = split_windows(samples, sr, self.config.window_s)
             out.append(PreparedAudio(name, len(samples) / sr, [(w.start_s, w.end_s) for w in wins], []))
             jobs += [(len(out) - 1, w.samples) for w in wins]
@@ -441,35 +457,51 @@ class MusiLingo(nn.Module):
         """Answer a question about each input, yielding ``(index, Answer)`` as each file finishes.
 
         Bad inputs yield an Answer with ``error`` set; the others go on. Files are processed in
-        groups of about ``batch_size`` windows so short files share encoder and generate calls.
+        groups of ``batch_size`` files so short files share encoder and generate calls, and they
+        are pipelined: a background thread decodes (reads, downmixes, resamples) the next group
+        while this one is encoded and answered. The answers are those of one group at a time.
         """
         qs = [questions] * len(items) if isinstance(questions, str) else list(questions)
         if len(qs) != len(items):
             raise ValueError("one question per input, or one question for all")
-        i = 0
-        while i < len(items):
-            group = [i]
-            i += 1
-            while i < len(items) and len(group) < batch_size:
-                group.append(i)
-                i += 1
-            prepared = self.prepare([items[k] for k in group], batch_size, max_duration_s)
-            ok = [g for g, p in enumerate(prepared) if not isinstance(p, AudioError)]
-            texts = self.answer_features([prepared[g].features for g in ok],
-                                         [[Turn(qs[group[g]])] for g in ok], options, batch_size,
-                                         whole_track=whole_track)
-            answered = dict(zip(ok, texts))
-            for g, p in enumerate(prepared):
-                q = qs[group[g]]
-                if isinstance(p, AudioError):
-                    yield group[g], Answer(source=p.path, question=q, error=p.problem)
-                    continue
-                track, window_texts = answered[g]
-                ans = Answer(source=p.source, question=q, text=track, start_s=0.0,
-                             end_s=p.duration_s)
-                ans.windows = [Answer(source=p.source, question=q, text=t, start_s=s, end_s=e)
-                               for (s, e), t in zip(p.spans, window_texts)]
-                yield group[g], ans
+        groups = [list(range(i, min(i + batch_size, len(items))))
+                  for i in range(0, len(items), batch_size)]
+        if not groups:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="musilingo-decode") as decoder:
+            def decode(group: list[int]):
+                return decoder.submit(self._decode_all, [items[k] for k in group], max_duration_s)
+
+            pending = decode(groups[0])
+            for n, group in enumerate(groups):
+                decoded = pending.result()
+                if n + 1 < len(groups):
+                    pending = decode(groups[n + 1])  # overlaps this group's encoding + generation
+                yield from self._answer_group(group, self._encode_decoded(decoded, batch_size),
+                                              qs, options, batch_size, whole_track)
+
+    def _answer_group(self, group: list[int], prepared: list[PreparedAudio | AudioError],
+                      qs: list[str], options: GenerationOptions | None, batch_size: int,
+                      whole_track: bool) -> Iterator[tuple[int, Answer]]:
+        """The answers of one group of :meth:`iter_answers` (``prepared[g]`` is input ``group[g]``)."""
+        ok = [g for g, p in enumerate(prepared) if not isinstance(p, AudioError)]
+        texts = self.answer_features([prepared[g].features for g in ok],
+                                     [[Turn(qs[group[g]])] for g in ok], options, batch_size,
+                                     whole_track=whole_track)
+        answered = dict(zip(ok, texts))
+        for g, p in enumerate(prepared):
+            q = qs[group[g]]
+            if isinstance(p, AudioError):
+                yield group[g], Answer(source=p.path, question=q, error=p.problem)
+                continue
+            track, window_texts = answered[g]
+            ans = Answer(source=p.source, question=q, text=track, start_s=0.0,
+                         end_s=p.duration_s)
+            ans.windows = [Answer(source=p.source, question=q, text=t, start_s=s, end_s=e)
+                           for (s, e), t in zip(p.spans, window_texts)]
+            yield group[g], ans
 
     def caption(self, items: AudioInput | Sequence[AudioInput], **kwargs) -> Answer | list[Answer]:
         """Caption one input (returns an Answer) or several (returns a list, in order)."""
