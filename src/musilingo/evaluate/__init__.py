@@ -2,8 +2,8 @@
 
 Modules: ``options`` (what a run does), ``items`` (the questions asked), ``predictions``
 (resumable output files), ``generate`` (the model's and the no-audio answers), ``baselines``
-(majority class, linear probe), ``scoring`` (attribute scores, confusion matrices), ``run``
-(:func:`eval_command`, which wires them together).
+(majority class, linear probe), ``scoring`` (attribute scores, confusion matrices), ``report``
+(report.md and plots), ``run`` (:func:`eval_command`, which wires them together).
 
 Tasks (what is asked of each record of the split, and what the answer is scored against):
 
@@ -26,7 +26,7 @@ killed run resumes where it stopped: finished answers are kept by item id and a 
 dropped), ``features/`` (the shared pooled-feature cache of :mod:`musilingo.features`, unless
 ``feature_cache`` points at one made for training), ``baselines.jsonl``
 (majority and probe answers), ``results.json`` (atomic) and ``report.md`` + ``plots/*.png``
-(see :mod:`musilingo.report`).
+(see :mod:`musilingo.evaluate.report`).
 
 This package does not train the model, download anything, or define text metrics (``metrics/``
 does).

@@ -158,7 +158,7 @@ def eval_command(data: str, *, out: str, model: str = "default",
         results["lengths"] = {"prediction_words": _word_counts(preds["model"][it.id]
                                                                for it in scored),
                               "reference_words": _word_counts(it.reference for it in scored)}
-    from musilingo.report import write_report
+    from musilingo.evaluate.report import write_report
 
     results["plots"] = write_report(results, out_dir, items=items, predictions=preds)
     write_results(results, out_dir / "results.json")

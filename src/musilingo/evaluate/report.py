@@ -9,7 +9,7 @@ and the user's backend are never touched):
   panel each for the model, the no-audio LLM and the linear probe;
 - ``lengths.png``: word counts of predictions against references (caption / qa tasks).
 
-This module reads the ``results`` dict built by :mod:`musilingo.evaluate`; it computes no metric.
+This module reads the ``results`` dict built by :mod:`musilingo.evaluate.run`; it computes no metric.
 """
 
 from __future__ import annotations
