@@ -265,6 +265,8 @@ class InferenceService:
         """The prepared audio and notes for the user: from :attr:`prepared` when this content was
         seen (timings then show no decode or encode), else decoded and encoded."""
         self.check_upload_size(len(data))
+        if self.settings.feature_cache_items == 0:  # no cache: every upload on its own
+            return await self._decode_and_encode(data, name, timings)
         key = f"{hashlib.sha256(data).hexdigest()}:{self._spec_key}:{self.settings.max_duration_s:g}"
 
         async def make() -> tuple[tuple[PreparedAudio, list[str]], int]:

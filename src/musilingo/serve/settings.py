@@ -54,7 +54,8 @@ class ServeSettings:
     feature_cache_items: int = 64
     """uploads whose decoded, encoded features are kept (keyed by the sha256 of the upload's bytes
     and the model's feature settings), so a follow-up request about the same file does not decode
-    or encode it again; the least recently used is dropped beyond. 0 = no cache"""
+    or encode it again, and concurrent requests for one file share one decode + encode; the least
+    recently used is dropped beyond. 0 = no cache: every upload is decoded and encoded"""
     feature_cache_mb: float = 256.0
     """most MiB of features the cache holds (features only; the uploads are not kept)"""
     cors_origins: list[str] = field(default_factory=list)
