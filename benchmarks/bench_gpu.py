@@ -20,6 +20,12 @@ Sections (run in this order; a failing section is recorded and the others go on)
             ``torch.compile`` by hand (prefill compiled too) was tried and removed: with
             transformers 5.17 on an H200 it fails ("accessing tensor output of CUDAGraphs that has
             been overwritten by a subsequent run", in the static cache's ``index_copy_``)
+* fast      (issue 18; ``--sections fast``, or ``run_gpu_checks.sh OUT fast``) the lean path of
+            ``musilingo.llm``: ``greedy_decode`` with a static KV cache and the decode step compiled
+            by ``compiled_decode_step`` (``reduce-overhead``: CUDA graphs), end to end from host
+            audio through bf16 MERT at batches up to 256 (``--fast-batches``), against the 200
+            captions/s target; first a check of its greedy tokens against the eager path (the
+            same loop, dynamic cache, not compiled) on the same inputs (``--fast-check-batch``)
 
 Usage (on a machine with an NVIDIA GPU)::
 
@@ -54,6 +60,7 @@ ANCHORS = {
     ("train features", 32): "~141 samples/s (H200)",
 }
 TARGET_CAPTIONS_PER_S = 100.0
+FAST_TARGET_CAPTIONS_PER_S = 200.0  # issue 18: the lean path, end to end, on an H200
 
 LLAMA_7B = dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
                 intermediate_size=11008, vocab_size=32000, max_position_embeddings=2048, rms_norm_eps=1e-6)
@@ -279,6 +286,63 @@ class Bench:
             self.add(label, B, B / med, "captions/s", med, times, encoder_share=enc_med / med,
                      meets_target=met, target=TARGET_CAPTIONS_PER_S)
 
+    def fast_decode(self, emb, mask, step=None, static=True):
+        """``musilingo.llm.greedy_decode`` of exactly ``--new-tokens`` tokens (no eos)."""
+        from musilingo.llm import greedy_decode
+
+        n = self.args.new_tokens
+        out = greedy_decode(self.llm, emb, mask, n, [], 0, static_cache=static, decode_step=step)
+        if out.shape[1] != n:
+            raise RuntimeError(f"generated {out.shape[1]} tokens, expected {n}")
+        return out
+
+    def sec_fast(self):
+        torch = self.torch
+        from musilingo.llm import compiled_decode_step
+
+        compile_ok = not self.smoke or self.args.smoke_compile
+        step = compiled_decode_step(self.llm) if compile_ok else None
+        self.reset_peak()
+        # exactness first: the fast path's tokens against the eager loop on the same inputs
+        B = self.args.fast_check_batch
+        emb, mask = self.random_prompt(B)
+        with torch.no_grad():
+            eager = self.fast_decode(emb, mask, static=False)
+            static_eager = self.fast_decode(emb, mask, static=True)
+            t0 = time.perf_counter()
+            fast = self.fast_decode(emb, mask, step)
+            self.sync()
+            first = time.perf_counter() - t0
+            fast2 = self.fast_decode(emb, mask, step)
+
+        def agree(a, b):
+            same = (a == b).all(dim=1)
+            diff = (a != b).float().argmax(dim=1)  # first differing position (0 when equal)
+            return {"rows_identical": int(same.sum()), "rows": int(a.shape[0]),
+                    "first_divergence_min": int(diff[~same].min()) if not bool(same.all()) else None}
+        check = {"compiled_vs_eager": agree(fast, eager), "static_eager_vs_eager": agree(static_eager, eager),
+                 "compiled_vs_static_eager": agree(fast, static_eager),
+                 "compiled_repeatable": bool((fast == fast2).all()), "compiled": step is not None}
+        frac = check["compiled_vs_eager"]["rows_identical"] / B
+        self.add("fast check", B, frac, "rows equal", first, [first], first_call_s=first, **check)
+        for B in self.args.fast_batches:
+            audio, lengths = self.audio_batch(B)
+
+            def run():
+                with torch.no_grad():
+                    e, m = self.prompt_embeds(self.encode(audio, lengths))
+                    return self.fast_decode(e, m, step)
+            t0 = time.perf_counter()
+            run()  # first call: records this batch size's CUDA graphs
+            self.sync()
+            first = time.perf_counter() - t0
+            med, times = self.time(run, warmup=1)
+            enc_med, _ = self.time(lambda: self.encode(audio, lengths), warmup=0, repeats=2)
+            self.add("pipeline fast", B, B / med, "captions/s", med, times, encoder_share=enc_med / med,
+                     meets_target=B / med >= FAST_TARGET_CAPTIONS_PER_S,
+                     target=FAST_TARGET_CAPTIONS_PER_S, first_call_s=first,
+                     tokens_per_s=B * self.args.new_tokens / med, compiled=step is not None)
+
     def sec_train(self):
         torch = self.torch
         self.reset_peak()
@@ -348,10 +412,15 @@ def print_table(res):
     for r in res["rows"]:
         note = r["anchor"]
         if "meets_target" in r:
-            note = (note + " " if note else "") + (f"target {TARGET_CAPTIONS_PER_S:.0f}/s: "
+            note = (note + " " if note else "") + (f"target {r['target']:.0f}/s: "
                                                    + ("MET" if r["meets_target"] else "not met")
                                                    + f"; encoder {100 * r['encoder_share']:.0f}% of time")
-        if "first_call_s" in r and r["section"].endswith("compile"):
+        if r["section"] == "fast check":
+            c = r["compiled_vs_eager"]
+            note = (f"compiled={r['compiled']}: {c['rows_identical']}/{c['rows']} rows equal to eager"
+                    f" (static eager {r['static_eager_vs_eager']['rows_identical']}/{c['rows']}); "
+                    f"repeatable {r['compiled_repeatable']}")
+        if "first_call_s" in r and (r["section"].endswith("compile") or r["section"].endswith("fast")):
             note = (note + "; " if note else "") + f"first call {r['first_call_s']:.0f} s"
         print(f"{r['section']:<26}{r['batch']:>6}{r['value']:>11.2f} {r['unit']:<12}{r['median_s'] * 1000:>10.1f}"
               f"{(r['peak_mem_gb'] if r['peak_mem_gb'] is not None else float('nan')):>10.1f}  {note}")
@@ -376,12 +445,16 @@ def main(argv=None):
     ap.add_argument("--compile-all-pipeline", action="store_true",
                     help="also run compiled pipeline batches not in --compile-batches")
     ap.add_argument("--train-batches", type=parse_ints, default=parse_ints("8,32"))
+    ap.add_argument("--fast-batches", type=parse_ints, default=parse_ints("64,128,256"),
+                    help="fast section: end-to-end batch sizes (each records its own CUDA graphs)")
+    ap.add_argument("--fast-check-batch", type=int, default=16,
+                    help="fast section: batch of the tokens-vs-eager check")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--prompt-tokens", type=int, default=100, help="prompt length incl. audio tokens")
     ap.add_argument("--train-tokens", type=int, default=103, help="training sequence length")
     ap.add_argument("--repeats", type=int, default=0, help="timed repeats (default 5; 2 with --quick)")
     ap.add_argument("--sections", default="mert,llm,pipeline,train,compile",
-                    help="comma-separated subset of mert,llm,pipeline,train,compile")
+                    help="comma-separated subset of mert,llm,pipeline,train,compile,fast")
     ap.add_argument("--json-out", help="write all figures as JSON here")
     ap.add_argument("--cpu-smoke", action="store_true", help=argparse.SUPPRESS)  # tiny shapes on CPU
     ap.add_argument("--smoke-compile", action="store_true", help=argparse.SUPPRESS)
@@ -399,6 +472,7 @@ def main(argv=None):
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         args.mert_batches, args.llm_batches = [1, 2], [1, 2]
         args.compile_batches, args.pipeline_batches, args.train_batches = [2], [2, 3], [2]
+        args.fast_batches, args.fast_check_batch = [2, 3], 2
         args.new_tokens = min(args.new_tokens, 8)
     else:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -413,7 +487,8 @@ def main(argv=None):
            "mode": "cpu-smoke" if args.cpu_smoke else ("quick" if args.quick else "full"),
            "args": {k: v for k, v in vars(args).items()}, "machine": machine_info(args),
            "anchors": {f"{k[0]} b{k[1]}": v for k, v in ANCHORS.items()},
-           "target_captions_per_s": TARGET_CAPTIONS_PER_S}
+           "target_captions_per_s": TARGET_CAPTIONS_PER_S,
+           "fast_target_captions_per_s": FAST_TARGET_CAPTIONS_PER_S}
     print(f"mode {res['mode']}; device {res['machine'].get('gpu', 'cpu')}; "
           f"load avg {res['machine']['loadavg_before']}", flush=True)
     b = Bench(args)
@@ -428,6 +503,8 @@ def main(argv=None):
         b.run_section("pipeline", b.sec_pipeline)
     if "train" in sections:
         b.run_section("train", b.sec_train)
+    if "fast" in sections:
+        b.run_section("fast", b.sec_fast)
     skipped = []
     if do_compile:  # last: CUDA graphs recorded here must not meet the eager training step
         b.run_section("llm static+compile", lambda: b.sec_llm(static=True))

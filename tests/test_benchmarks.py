@@ -23,15 +23,20 @@ def run_smoke(tmp_path, *extra):
 
 
 def test_gpu_benchmark_runs_every_eager_section_on_cpu(tmp_path):
-    res = run_smoke(tmp_path, "--sections", "mert,llm,pipeline,train")
+    res = run_smoke(tmp_path, "--sections", "mert,llm,pipeline,train,fast")
     assert res["mode"] == "cpu-smoke" and res["errors"] == {}
     sections = {r["section"] for r in res["rows"]}
-    assert {"mert", "llm eager", "pipeline eager", "train features", "train with MERT"} <= sections
+    assert {"mert", "llm eager", "pipeline eager", "train features", "train with MERT",
+            "fast check", "pipeline fast"} <= sections
+    check = next(r for r in res["rows"] if r["section"] == "fast check")
+    assert check["compiled_vs_eager"]["rows"] == 2 and check["compiled_repeatable"]
     assert all(r["value"] > 0 for r in res["rows"])
 
 
 @pytest.mark.slow  # torch.compile on CPU: about 20 s idle, and it needs a C++ compiler
 def test_gpu_benchmark_compile_section_runs_on_cpu(tmp_path):
-    res = run_smoke(tmp_path, "--sections", "llm,compile", "--smoke-compile")
+    res = run_smoke(tmp_path, "--sections", "llm,compile,fast", "--smoke-compile")
     assert res["errors"] == {}
     assert [r["section"] for r in res["rows"]].count("llm static+compile") == 1
+    check = next(r for r in res["rows"] if r["section"] == "fast check")
+    assert check["compiled"] and check["compiled_repeatable"]

@@ -155,3 +155,15 @@ def test_trainable_model_gets_no_copy_and_int8_is_cpu_only():
     assert inference_llm(m.llm, "auto") is m.llm  # nothing to merge or convert: no copy
     with pytest.raises(ConfigError):
         inference_llm(m.llm, "int4")
+
+
+def test_static_cache_decode_equals_dynamic(pair):
+    """The static-cache loop (what a compiled / CUDA-graph decode step runs) against the dynamic
+    one, on a left-padded batch; compiling it is exercised by bench_gpu.py's smoke test."""
+    _, ref = pair
+    feats = features(3, ref.encoder.feature_dim, seed=11)
+    batch = ref.build_inputs(feats, [[Turn(q)] for q in QUESTIONS])
+    tok = ref.tokenizer
+    args = (batch["inputs_embeds"], batch["attention_mask"], 10, [tok.eos_token_id], tok.pad_token_id)
+    assert (greedy_decode(ref.llm, *args, static_cache=True).tolist()
+            == greedy_decode(ref.llm, *args).tolist())

@@ -334,22 +334,35 @@ class StopStrings:
 @torch.inference_mode()
 def greedy_decode(llm: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                   max_new_tokens: int, eos_token_ids: Sequence[int], pad_token_id: int,
-                  stop: StopStrings | None = None) -> torch.Tensor:
+                  stop: StopStrings | None = None, static_cache: bool = False,
+                  decode_step=None) -> torch.Tensor:
     """Greedy decoding from ``inputs_embeds`` [B, L, H] (left-padded; ``attention_mask`` [B, L]):
     the new tokens [B, T], T <= ``max_new_tokens``, exactly as ``llm.generate(do_sample=False)``
     writes them (the same positions, masks, cache and pad filling, so the same float32 numerics):
     a finished row (an eos token or a stop string) is padded with ``pad_token_id`` until all rows
     have finished. What it leaves out is the per-step machinery ``generate()`` runs around the
     model call. The KV cache is transformers' ``DynamicCache``.
-    """
-    from transformers import DynamicCache
 
-    B = inputs_embeds.shape[0]
+    ``static_cache``: a ``StaticCache`` of ``L + max_new_tokens`` positions instead, and the mask
+    given at its full length from the start, so every decode step has the same shapes: what a
+    compiled / CUDA-graph ``decode_step`` (from :func:`compiled_decode_step`) needs. The prefill
+    always runs eager. Attention then spans the whole cache (unwritten slots masked), which may
+    round differently from the dynamic cache; ``bench_gpu.py`` checks the tokens against it.
+    """
+    from transformers import DynamicCache, StaticCache
+
+    B, L = inputs_embeds.shape[:2]
     device = inputs_embeds.device
     mask = attention_mask.to(device)
     padded = not bool((mask == 1).all())  # generate() drops an all-ones mask (plain causal attention)
     positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
-    cache = DynamicCache(config=llm.config)
+    if static_cache:
+        cache = StaticCache(config=llm.config, max_cache_len=L + max_new_tokens)
+        mask = torch.cat([mask, mask.new_ones((B, max_new_tokens))], dim=-1)
+        padded = True  # the full-length mask goes with every call
+    else:
+        cache = DynamicCache(config=llm.config)
+    step_fn = decode_step or llm
     eos = torch.tensor(list(eos_token_ids), dtype=torch.long, device=device)
     unfinished = torch.ones(B, dtype=torch.bool, device=device)
     out = llm(inputs_embeds=inputs_embeds, attention_mask=mask if padded else None,
@@ -370,11 +383,23 @@ def greedy_decode(llm: nn.Module, inputs_embeds: torch.Tensor, attention_mask: t
                 unfinished &= ~torch.tensor(hits, device=device)
         if not bool(unfinished.any()) or step == max_new_tokens - 1:
             break
-        if padded:
+        if padded and not static_cache:
             mask = torch.cat([mask, mask.new_ones((B, 1))], dim=-1)
         positions = positions[:, -1:] + 1
-        out = llm(input_ids=nxt[:, None], attention_mask=mask if padded else None,
-                  position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
+        out = step_fn(input_ids=nxt[:, None], attention_mask=mask if padded else None,
+                      position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
     if not steps:
         return torch.empty((B, 0), dtype=torch.long, device=device)
     return torch.stack(steps, dim=1)
+
+
+def compiled_decode_step(llm: nn.Module, mode: str = "reduce-overhead"):
+    """``llm``'s forward compiled for the decode steps of ``greedy_decode(static_cache=True)``
+    (``mode="reduce-overhead"``: CUDA graphs on a GPU), made once per model through transformers'
+    own ``get_compiled_call`` (the way ``generate()`` compiles a static-cache decode)."""
+    from transformers import CompileConfig
+
+    cc = CompileConfig(mode=mode, fullgraph=False)
+    if next(llm.parameters()).device.type != "cuda":
+        cc._compile_all_devices = True  # CPU: only smoke tests compile there
+    return llm.get_compiled_call(cc)
