@@ -222,3 +222,19 @@ def test_a_failed_batch_is_left_out_and_the_rerun_completes_exactly_it(local_ray
                                              key=_key)
     runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
     assert [r["missing"] for r in runs] == [len(first.missing), 0]
+
+
+def test_cli_engine_flags(capsys, wav_factory):
+    from musilingo.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["caption", "--help"])
+    help_text = capsys.readouterr().out
+    for flag in ("--engine {plain,ray}", "--address", "--workers", "--gpus-per-worker", "--format"):
+        assert flag in help_text
+    clip = str(wav_factory())
+    assert main(["caption", clip, "--engine", "ray", "--model", "tiny"]) == 2  # no --out folder
+    assert "--out FOLDER" in capsys.readouterr().err
+    assert main(["ask", clip, "Q?", "--engine", "ray", "--out", "x", "--device", "cuda:0"]) == 2
+    assert "--gpus-per-worker" in capsys.readouterr().err
+    assert main(["caption", clip, "--engine", "ray", "--out", "x", "--workers", "0"]) == 2
