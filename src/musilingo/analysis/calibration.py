@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from musilingo.analysis import fitted
+
 # fact -> (raw-score knots ascending, probability at each knot). Fitted on dev.
-TABLES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "tempo": ((0.0, 2.0), (0.5, 0.9)),
-    "meter": ((0.3, 1.0), (0.3, 0.9)),
-    "meter_feel": ((0.3, 1.0), (0.5, 0.95)),
-    "key": ((0.3, 0.9), (0.1, 0.9)),
-}
+TABLES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = dict(fitted.CALIBRATION)
 
 
 def calibrated(fact: str, raw: float) -> float:
@@ -49,4 +46,4 @@ def fit_table(raw: np.ndarray, correct: np.ndarray, bins: int = 6) -> tuple[list
             i = max(i - 1, 0)
         else:
             i += 1
-    return [round(x, 3) for x in xs], [round(p, 3) for p in ps]
+    return [round(float(x), 3) for x in xs], [round(float(p), 3) for p in ps]

@@ -20,16 +20,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musilingo.analysis import fitted
 from musilingo.analysis.frontend import CQT_FMIN_MIDI, Frontend
 from musilingo.music import KEY_PROFILES, MODES, key_profile, tonic_name
 
 # Chosen on the dev split (docs/analysis.md).
-PROFILE = "temperley"
-EVIDENCE = "cqt"  # "cqt" (constant-Q energy), "notes" (Basic Pitch), or "both" (their sum)
-BASS_SPLIT_MIDI = 48  # C3: semitones below count as bass
-BASS_WEIGHT = 1.0  # extra weight of the bass register (0 = none)
-LOWEST_WEIGHT = 1.0  # weight of Basic Pitch's lowest-note counts (notes evidence)
-TONAL_MIN_CORRELATION = 0.5  # below: "no clear key"
+PROFILE = fitted.KEY_PROFILE
+EVIDENCE = fitted.KEY_EVIDENCE  # "cqt" (constant-Q energy), "notes" (Basic Pitch), "both" (sum)
+BASS_SPLIT_MIDI = fitted.KEY_BASS_SPLIT_MIDI  # semitones below count as bass
+BASS_WEIGHT = fitted.KEY_BASS_WEIGHT  # extra weight of the bass register (0 = none)
+LOWEST_WEIGHT = fitted.KEY_LOWEST_WEIGHT  # weight of Basic Pitch's lowest-note counts
+TONAL_MIN_CORRELATION = fitted.KEY_TONAL_MIN_CORRELATION  # below: "no clear key"
+MIN_PC_CONTRAST = fitted.KEY_MIN_PC_CONTRAST  # std / mean of the evidence below this: flat
 BASIC_PITCH_LOWEST_MIDI = 21  # A0: note bin 0
 
 
@@ -40,6 +42,7 @@ class KeyEstimate:
     correlation: float
     margin: float  # best minus second-best correlation
     tonal: bool
+    contrast: float  # std / mean of the evidence: near 0 for noise
     profile: str
 
     @property
@@ -47,10 +50,13 @@ class KeyEstimate:
         return tonic_name(self.tonic_pc, self.mode)
 
 
-def fold(per_semitone: np.ndarray, lowest_midi: int, bass_split: int = BASS_SPLIT_MIDI,
-         bass_weight: float = BASS_WEIGHT) -> np.ndarray:
+def fold(per_semitone: np.ndarray, lowest_midi: int, bass_split: int | None = None,
+         bass_weight: float | None = None) -> np.ndarray:
     """[n] energy per semitone starting at ``lowest_midi`` -> [12] pitch-class vector C..B, the
-    semitones below ``bass_split`` weighted ``1 + bass_weight``."""
+    semitones below ``bass_split`` weighted ``1 + bass_weight`` (defaults: the dev-chosen
+    :data:`BASS_SPLIT_MIDI`, :data:`BASS_WEIGHT`)."""
+    bass_split = BASS_SPLIT_MIDI if bass_split is None else bass_split
+    bass_weight = BASS_WEIGHT if bass_weight is None else bass_weight
     v = np.asarray(per_semitone, dtype=np.float64)
     midi = lowest_midi + np.arange(len(v))
     w = np.where(midi < bass_split, 1.0 + bass_weight, 1.0)
@@ -59,9 +65,12 @@ def fold(per_semitone: np.ndarray, lowest_midi: int, bass_split: int = BASS_SPLI
     return out
 
 
-def evidence(fe: Frontend, kind: str = EVIDENCE, bass_weight: float = BASS_WEIGHT,
-             bass_split: int = BASS_SPLIT_MIDI, lowest_weight: float = LOWEST_WEIGHT) -> np.ndarray:
-    """The [12] pitch-class vector the key is read from (see module docstring)."""
+def evidence(fe: Frontend, kind: str | None = None, bass_weight: float | None = None,
+             bass_split: int | None = None, lowest_weight: float | None = None) -> np.ndarray:
+    """The [12] pitch-class vector the key is read from (see module docstring); None arguments
+    take the dev-chosen module constants."""
+    kind = EVIDENCE if kind is None else kind
+    lowest_weight = LOWEST_WEIGHT if lowest_weight is None else lowest_weight
     parts = []
     if kind in ("cqt", "both"):
         c = fold(fe.cqt_mean, CQT_FMIN_MIDI, bass_split, bass_weight)
@@ -79,8 +88,9 @@ def evidence(fe: Frontend, kind: str = EVIDENCE, bass_weight: float = BASS_WEIGH
     return np.sum(parts, axis=0)
 
 
-def correlations(pcs: np.ndarray, profile: str = PROFILE) -> np.ndarray:
+def correlations(pcs: np.ndarray, profile: str | None = None) -> np.ndarray:
     """[2, 12] Pearson correlation of ``pcs`` with each (mode, tonic) rotation of ``profile``."""
+    profile = PROFILE if profile is None else profile
     if profile not in KEY_PROFILES:
         raise ValueError(f"unknown key profile {profile!r}; choose from {sorted(KEY_PROFILES)}")
     x = np.asarray(pcs, dtype=np.float64)
@@ -97,15 +107,24 @@ def correlations(pcs: np.ndarray, profile: str = PROFILE) -> np.ndarray:
     return out
 
 
-def estimate_key(pcs: np.ndarray, profile: str = PROFILE,
-                 min_correlation: float = TONAL_MIN_CORRELATION) -> KeyEstimate:
-    """The best key for pitch-class vector ``pcs [12]``."""
+def estimate_key(pcs: np.ndarray, profile: str | None = None,
+                 min_correlation: float | None = None,
+                 min_contrast: float | None = None) -> KeyEstimate:
+    """The best key for pitch-class vector ``pcs [12]``; tonal when the correlation reaches
+    ``min_correlation`` and the evidence is not flat (``min_contrast``); defaults: the dev-chosen
+    :data:`TONAL_MIN_CORRELATION`, :data:`MIN_PC_CONTRAST`."""
+    profile = PROFILE if profile is None else profile
+    min_correlation = TONAL_MIN_CORRELATION if min_correlation is None else min_correlation
+    min_contrast = MIN_PC_CONTRAST if min_contrast is None else min_contrast
+    x = np.asarray(pcs, dtype=np.float64)
+    contrast = float(x.std() / x.mean()) if x.mean() > 0 else 0.0
     r = correlations(pcs, profile)
     order = np.argsort(r.ravel())[::-1]
     best, second = r.ravel()[order[0]], r.ravel()[order[1]]
     m, t = divmod(int(order[0]), 12)
     return KeyEstimate(t, MODES[m], float(best), float(best - second),
-                       bool(best >= min_correlation), profile)
+                       bool(best >= min_correlation and contrast >= min_contrast), contrast,
+                       profile)
 
 
 def baseline_key(fe: Frontend) -> KeyEstimate:

@@ -5,7 +5,7 @@ beats and splits them:
 
 - beat subdivision: autocorrelation of the onset envelope at 1/2 the beat period against 1/3
   and 2/3 of it (compound meters split the beat in three);
-- bar grouping: autocorrelation at 2, 3 and 4 beats, and the accent contrast of the best phase
+- bar grouping: autocorrelation of onsets and of harmonic change at 2, 3 and 4 beats, and the accent contrast of the best phase
   when beats are grouped in 2, 3 or 4, measured on three beat-synchronous accent curves - onset
   strength, bass onset strength, and harmonic change (chroma distance across the beat: chords
   change on downbeats).
@@ -26,20 +26,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musilingo.analysis import fitted
 from musilingo.analysis.frontend import FRAME_RATE, Frontend
-from musilingo.analysis.tempo import salience
+from musilingo.analysis.tempo import Periodicity, salience
 
 CLASSES = ("2/4", "3/4", "4/4", "6/8")
 FEATURES = (
-    "sub2", "sub3", "bar2", "bar3", "bar4",
+    "sub2", "sub3", "bar2", "bar3", "bar4", "hbar2", "hbar3", "hbar4",
+    "stock_half", "stock_two_thirds", "stock_double", "stock_triple", "stock_three_halves",
     "onset_c2", "onset_c3", "onset_c4", "bass_c2", "bass_c3", "bass_c4",
     "harm_c2", "harm_c3", "harm_c4",
 )
 # Fitted on the dev split (benchmarks/bench_analysis.py --fit): standardisation and weights.
-FEATURE_MEAN = np.zeros(len(FEATURES))
-FEATURE_STD = np.ones(len(FEATURES))
-COEF = np.zeros((len(CLASSES), len(FEATURES)))
-INTERCEPT = np.log(np.array([0.1, 0.15, 0.65, 0.1]))  # class priors until fitted
+FEATURE_MEAN = np.array(fitted.METER_FEATURE_MEAN)
+FEATURE_STD = np.array(fitted.METER_FEATURE_STD)
+COEF = np.array(fitted.METER_COEF)
+INTERCEPT = np.array(fitted.METER_INTERCEPT)
 
 
 @dataclass
@@ -84,18 +86,29 @@ def _phase_contrast(acc: np.ndarray, m: int) -> tuple[float, int]:
     return best, phase
 
 
-def meter_features(fe: Frontend, ac: np.ndarray, bpm: float,
+def meter_features(fe: Frontend, per: Periodicity, bpm: float,
                    beat_times: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
     """The FEATURES vector for beat tempo ``bpm`` and tracked beats, and the best phase per
     grouping (2, 3, 4)."""
+    ac, hac = per.onset, per.harmonic
     s1 = max(salience(ac, bpm), 1e-3)
+    h1 = max(salience(hac, bpm), 1e-3)
     feats = {
         "sub2": salience(ac, 2 * bpm) / s1,
         "sub3": max(salience(ac, 3 * bpm), salience(ac, 1.5 * bpm)) / s1,
         "bar2": salience(ac, bpm / 2) / s1,
         "bar3": salience(ac, bpm / 3) / s1,
         "bar4": salience(ac, bpm / 4) / s1,
+        "hbar2": salience(hac, bpm / 2) / h1,
+        "hbar3": salience(hac, bpm / 3) / h1,
+        "hbar4": salience(hac, bpm / 4) / h1,
     }
+    # the same ratios around librosa's own pulse, whatever level the tempo model chose
+    st = per.stock_bpm
+    s0 = max(salience(ac, st), 1e-3)
+    for name, r in (("stock_half", 0.5), ("stock_two_thirds", 2 / 3), ("stock_double", 2.0),
+                    ("stock_triple", 3.0), ("stock_three_halves", 1.5)):
+        feats[name] = salience(ac, st * r) / s0
     frames = np.round(np.asarray(beat_times) * FRAME_RATE).astype(int)
     frames = frames[(frames >= 0) & (frames < fe.onset_env.shape[0])]
     phases: dict[int, int] = {}
@@ -123,9 +136,9 @@ def classify(x: np.ndarray, coef: np.ndarray | None = None, intercept: np.ndarra
     return z / z.sum()
 
 
-def estimate_meter(x: np.ndarray, phases: dict[int, int], **fitted) -> MeterEstimate:
+def estimate_meter(x: np.ndarray, phases: dict[int, int], **model) -> MeterEstimate:
     """Meter from a :func:`meter_features` vector."""
-    p = classify(x, **fitted)
+    p = classify(x, **model)
     sig = CLASSES[int(np.argmax(p))]
     group = {"2/4": 2, "3/4": 3, "4/4": 4, "6/8": 2}[sig]
     return MeterEstimate(sig, {c: float(v) for c, v in zip(CLASSES, p)}, phases.get(group, 0))

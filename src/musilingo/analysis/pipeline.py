@@ -26,17 +26,16 @@ MAX_DURATION_S = 600.0  # analyze_file's default limit: 10 minutes
 
 def estimate(fe: Frontend) -> Facts:
     """Facts from measurements (no audio needed: the benchmark re-runs this on cached ones)."""
-    ac = tempo.autocorrelation(fe.onset_env)
-    stock = tempo.stock_tempo(fe)
-    t = tempo.estimate_tempo(fe, compound=False, ac=ac, stock=stock)
+    per = tempo.periodicity(fe)
+    t = tempo.estimate_tempo(per, compound=False)
     beats = tempo.track_beats(fe, t.bpm)
-    x, phases = meter.meter_features(fe, ac, t.bpm, beats)
+    x, phases = meter.meter_features(fe, per, t.bpm, beats)
     m = meter.estimate_meter(x, phases)
     if meter.feel(m.signature) == "compound":
-        tc = tempo.estimate_tempo(fe, compound=True, ac=ac, stock=stock)
+        tc = tempo.estimate_tempo(per, compound=True)
         if abs(tc.bpm / t.bpm - 1) > 0.01:
             t, beats = tc, tempo.track_beats(fe, tc.bpm)
-            x, phases = meter.meter_features(fe, ac, t.bpm, beats)
+            x, phases = meter.meter_features(fe, per, t.bpm, beats)
             m = meter.MeterEstimate(m.signature, m.probabilities, phases.get(2, 0))
     group = {"2/4": 2, "3/4": 3, "4/4": 4, "6/8": 2}[m.signature]
     beat_list = [round(float(b), 3) for b in beats]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from musilingo.analysis import fitted
 from musilingo.analysis.facts import Tag, Tags
 
 HEADS = {"MTT": "MTT_musicnn", "MSD": "MSD_musicnn"}
@@ -38,8 +39,8 @@ VOCAL_EVIDENCE_TAGS = tuple(sorted(VOICE_TAGS - set(NO_VOICE_TAGS) - {
 DEFAULT_THRESHOLD = 0.5
 # Chosen on the dev split by benchmarks/bench_analysis.py --fit (docs/analysis.md).
 # "MTT:piano" -> threshold; a tag not listed uses DEFAULT_THRESHOLD.
-THRESHOLDS: dict[str, float] = {}
-VOCALS_THRESHOLD = 0.5
+THRESHOLDS: dict[str, float] = dict(fitted.TAG_THRESHOLDS)
+VOCALS_THRESHOLD = fitted.VOCALS_THRESHOLD
 
 
 def tag_names(source: str) -> tuple[str, ...]:

@@ -5,9 +5,11 @@ librosa measures the onset-strength autocorrelation (``feature.tempogram``), pic
 (``beat.beat_track``, Ellis' dynamic programme). What goes wrong is the metrical level: the
 estimate is often twice, half, 3/2 or 2/3 of the tempo a listener counts. This module keeps
 librosa for all of that and only chooses the level: every candidate ``stock x r`` for r in
-:data:`RATIOS` is scored by its autocorrelation salience and a log-normal tempo prior whose
-centre and width were chosen on the dev split, with a separate prior for compound meters (whose
-beat is the dotted quarter). Beats are then tracked at the chosen tempo.
+:data:`RATIOS` is scored by a small logistic model fitted on the dev split: its salience in the
+autocorrelation of onsets, of harmonic change (chords change on beats, rarely between them) and
+of bass onsets, whether it is librosa's own pick, plus a log-normal tempo prior, different for
+compound meters (whose beat is the dotted quarter) and shifted by the pulse clarity (how strongly
+the onsets repeat at librosa's tempo: high with drums, low in rubato or polyphonic music). Beats are then tracked at the chosen tempo.
 
 What it does not: hand-write onset detection or beat tracking, follow tempo changes (one tempo
 per clip), or decide the meter (:mod:`.meter`).
@@ -19,16 +21,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musilingo.analysis import fitted
 from musilingo.analysis.frontend import FRAME_RATE, HOP, SAMPLE_RATE, Frontend
 
 RATIOS = (1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0)  # metrical levels around librosa's estimate
 MIN_BPM, MAX_BPM = 30.0, 300.0
 AC_WINDOW = 384  # tempogram window: 384 frames = 8.9 s, lags up to 20 bpm
-# Chosen on the dev split (docs/analysis.md): log-normal priors on the beat, per meter kind.
-PRIOR_CENTER_BPM = 110.0  # simple meters
-PRIOR_OCTAVES = 0.6  # standard deviation of log2(bpm)
-COMPOUND_CENTER_BPM = 80.0  # compound meters count the dotted quarter
-SALIENCE_WEIGHT = 1.0  # weight of log salience against the log prior
+REFERENCE_BPM = 100.0  # the prior's features are octaves away from this tempo
+FEATURES = ("log_onset", "log_harmonic", "log_bass", "octave", "octave_sq", "compound_octave",
+            "compound_octave_sq", "is_stock", "clarity_octave", "clarity_octave_sq",
+            "clarity_is_stock")
+# Chosen on the dev split (benchmarks/bench_analysis.py --fit; docs/analysis.md): weights of a
+# logistic model "this candidate is within 10 % of the true beat"; the octave terms are a
+# log-normal tempo prior (different for compound meters), the others the candidate's salience
+# in three autocorrelations (onsets, harmonic change, bass onsets).
+COEF = np.array(fitted.TEMPO_COEF)
 
 
 @dataclass
@@ -36,6 +43,16 @@ class TempoEstimate:
     bpm: float
     stock_bpm: float
     margin: float  # score of the best candidate minus the best one not within 10 % of it
+
+
+@dataclass
+class Periodicity:
+    """Autocorrelations of one clip (each [AC_WINDOW], lag 0 = 1) and librosa's stock tempo."""
+
+    onset: np.ndarray
+    harmonic: np.ndarray
+    bass: np.ndarray
+    stock_bpm: float
 
 
 def autocorrelation(env: np.ndarray) -> np.ndarray:
@@ -46,6 +63,19 @@ def autocorrelation(env: np.ndarray) -> np.ndarray:
                                    win_length=AC_WINDOW)
     ac = tg.mean(axis=1)
     return ac / max(float(ac[0]), 1e-9)
+
+
+def harmonic_novelty(chroma: np.ndarray) -> np.ndarray:
+    """[T] half-wave rectified change of the L1-normalised chroma (chords change on beats)."""
+    c = chroma / np.maximum(chroma.sum(axis=0, keepdims=True), 1e-9)
+    d = np.maximum(np.diff(c, axis=1, prepend=c[:, :1]), 0.0).sum(axis=0)
+    return d.astype(np.float32)
+
+
+def periodicity(fe: Frontend) -> Periodicity:
+    """The three autocorrelations and the stock tempo of a clip."""
+    return Periodicity(autocorrelation(fe.onset_env), autocorrelation(harmonic_novelty(fe.chroma)),
+                       autocorrelation(fe.bass_onset_env), stock_tempo(fe))
 
 
 def salience(ac: np.ndarray, bpm: float, tolerance: float = 0.03) -> float:
@@ -66,39 +96,36 @@ def stock_tempo(fe: Frontend) -> float:
                                               hop_length=HOP)[0])
 
 
-def log_prior(bpm: float, compound: bool, center: float | None = None,
-              octaves: float = PRIOR_OCTAVES, compound_center: float | None = None) -> float:
-    c = (compound_center or COMPOUND_CENTER_BPM) if compound else (center or PRIOR_CENTER_BPM)
-    return -0.5 * (np.log2(bpm / c) / octaves) ** 2
+def candidate_features(per: Periodicity, bpm: float, compound: bool) -> np.ndarray:
+    """The FEATURES vector of beat candidate ``bpm``."""
+    o = float(np.log2(bpm / REFERENCE_BPM))
+    c = 1.0 if compound else 0.0
+    stock = 1.0 if abs(bpm / per.stock_bpm - 1) < 1e-6 else 0.0
+    clarity = salience(per.onset, per.stock_bpm)  # pulse clarity: high for drums, steady beats
+    return np.array([np.log(salience(per.onset, bpm) + 1e-3),
+                     np.log(salience(per.harmonic, bpm) + 1e-3),
+                     np.log(salience(per.bass, bpm) + 1e-3), o, o * o, c * o, c * o * o,
+                     stock, clarity * o, clarity * o * o, clarity * stock])
 
 
-def estimate_tempo(fe: Frontend, compound: bool = False, ac: np.ndarray | None = None,
-                   stock: float | None = None, center: float | None = None,
-                   octaves: float = PRIOR_OCTAVES, compound_center: float | None = None,
-                   salience_weight: float = SALIENCE_WEIGHT) -> TempoEstimate:
-    """Choose the beat among librosa's estimate and its 1/3, 1/2, 2/3, 3/2, 2, 3 multiples.
+def candidates(per: Periodicity) -> list[float]:
+    """librosa's estimate and its metrical relatives within MIN_BPM..MAX_BPM."""
+    return [per.stock_bpm * r for r in RATIOS if MIN_BPM <= per.stock_bpm * r <= MAX_BPM] \
+        or [per.stock_bpm]
 
-    ``compound``: the meter's beats split in three (the beat prior moves to the dotted quarter).
-    The keyword arguments after ``stock`` override the dev-chosen constants (for calibration).
-    """
-    ac = autocorrelation(fe.onset_env) if ac is None else ac
-    stock = stock_tempo(fe) if stock is None else stock
-    scored = []
-    for r in RATIOS:
-        bpm = stock * r
-        if not MIN_BPM <= bpm <= MAX_BPM:
-            continue
-        s = salience(ac, bpm)
-        score = salience_weight * np.log(s + 1e-3) + log_prior(bpm, compound, center, octaves,
-                                                               compound_center)
-        scored.append((score, bpm))
-    if not scored:
-        return TempoEstimate(stock, stock, 0.0)
-    scored.sort(reverse=True)
+
+def estimate_tempo(per: Periodicity, compound: bool = False,
+                   coef: np.ndarray | None = None) -> TempoEstimate:
+    """Choose the beat among librosa's estimate and its 1/3, 1/2, 2/3, 3/2, 2, 3 multiples by
+    the fitted candidate model (:data:`COEF`). ``compound``: the meter splits beats in three (the
+    beat is then the dotted quarter)."""
+    w = COEF if coef is None else coef
+    scored = sorted(((float(w @ candidate_features(per, b, compound)), b)
+                     for b in candidates(per)), reverse=True)
     best_score, best = scored[0]
     rivals = [s for s, b in scored[1:] if abs(b / best - 1) > 0.1]
     margin = best_score - rivals[0] if rivals else 5.0
-    return TempoEstimate(float(best), float(stock), float(margin))
+    return TempoEstimate(float(best), float(per.stock_bpm), float(margin))
 
 
 def track_beats(fe: Frontend, bpm: float) -> np.ndarray:
