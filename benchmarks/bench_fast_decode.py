@@ -6,7 +6,7 @@ Paths (one model, one process; the decoding copies are made once and swapped in)
 * ``reference``  transformers' ``generate()`` on the LLM as loaded (LoRA unmerged, float32) =
                  ``InferenceConfig(fast_decode=False)``, what every release before this one ran
 * ``fast-PREC``  ``llm.greedy_decode`` on the decoding copy (LoRA merged) in PREC = float32,
-                 bfloat16, int8 (``InferenceConfig(precision=PREC)``)
+                 bfloat16, int8, int8-dynamic (``InferenceConfig(precision=PREC)``)
 
 Figures (timed repeats interleaved path by path, so a change of machine load hits every path
 alike; medians):
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cpu import write_clip  # noqa: E402  (benchmarks/ is not a package)
 from machine import cpu_model, loadavg  # noqa: E402
 
-PRECISIONS = ("float32", "bfloat16", "int8")
+PRECISIONS = ("float32", "bfloat16", "int8", "int8-dynamic")
 
 
 def bandwidth_probe(mb: int = 512, repeats: int = 5) -> dict:
@@ -215,7 +215,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timed rounds (median)")
     ap.add_argument("--tokens", type=int, default=64, help="fixed new tokens of the decode figure")
     ap.add_argument("--precisions", default=",".join(PRECISIONS),
-                    help="fast paths to measure (comma-separated float32,bfloat16,int8)")
+                    help="fast paths to measure (comma-separated float32,bfloat16,int8,int8-dynamic)")
     ap.add_argument("--batch", type=int, default=8, help="clips of the batch figure (default 8)")
     ap.add_argument("--batch-paths", default="reference,fast-float32",
                     help="paths of the batch-vs-one-by-one figure (comma-separated)")

@@ -12,7 +12,7 @@ import torch
 
 from musilingo.config import PRESETS, InferenceConfig, ModelConfig
 from musilingo.errors import ConfigError
-from musilingo.llm import StopStrings, greedy_decode, inference_llm
+from musilingo.llm import Int8WeightLinear, StopStrings, greedy_decode, inference_llm
 from musilingo.model import MusiLingo
 from musilingo.prompts import CAPTION_INSTRUCTION, Turn
 
@@ -96,12 +96,15 @@ def test_merged_lora_equals_unmerged():
     assert set(fast.state_dict()) == set(ref.state_dict())
 
 
-@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+@pytest.mark.parametrize("precision", ["bfloat16", "int8", "int8-dynamic"])
 def test_reduced_precision_runs_and_is_deterministic(precision):
     m = load(precision=precision)
     assert m.config.inference.precision == precision
     assert next(m.llm.parameters()).dtype == torch.float32  # the loaded model is untouched
     if precision == "int8":
+        assert not any(isinstance(mod, torch.nn.Linear) for mod in m.decode_llm.modules())
+        assert any(isinstance(mod, Int8WeightLinear) for mod in m.decode_llm.modules())
+    elif precision == "int8-dynamic":
         assert any("quantized" in type(mod).__module__ for mod in m.decode_llm.modules())
     else:
         assert next(m.decode_llm.parameters()).dtype == torch.bfloat16
@@ -167,3 +170,16 @@ def test_static_cache_decode_equals_dynamic(pair):
     args = (batch["inputs_embeds"], batch["attention_mask"], 10, [tok.eos_token_id], tok.pad_token_id)
     assert (greedy_decode(ref.llm, *args, static_cache=True).tolist()
             == greedy_decode(ref.llm, *args).tolist())
+
+
+def test_int8_weight_linear_is_close_to_its_float_layer():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 48)
+    q = Int8WeightLinear(lin)
+    x = torch.randn(2, 3, 64)
+    with torch.no_grad():
+        want, got = lin(x), q(x)
+    assert got.shape == want.shape and got.dtype == torch.float32
+    # int8 weights + bfloat16 matmul inputs: a few parts in a thousand of the output's scale
+    assert (got - want).abs().max() < 0.02 * want.abs().max()
+    assert q.weight_int8.dtype == torch.int8 and q.weight_int8.abs().max() == 127

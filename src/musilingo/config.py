@@ -107,7 +107,7 @@ class LLMConfig:
             self.lora = LoraConfig(**self.lora)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8", "int8-dynamic")
 
 
 @dataclass
@@ -122,7 +122,8 @@ class InferenceConfig:
     search always use ``generate()``"""
     precision: str = "auto"
     """the decoding copy's weights: auto (= ``llm.dtype``) | float32 | bfloat16 | int8 (CPU only:
-    dynamic int8 quantisation of the Linear layers, float32 activations); used with fast_decode"""
+    weight-only int8 Linear layers, bfloat16 matmul inputs) | int8-dynamic (CPU only: torch.ao
+    dynamic quantisation, int8 activations too); used with fast_decode (``llm.inference_llm``)"""
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:

@@ -261,17 +261,20 @@ def inference_llm(llm: nn.Module, precision: str = "auto") -> nn.Module:
     - ``auto``: as loaded; without LoRA this is ``llm`` itself (no copy). With LoRA the copy shares
       every tensor the adapters do not touch (only the adapted projections are new);
     - ``float32`` / ``bfloat16``: a converted full copy;
-    - ``int8``: CPU only; dynamic int8 quantisation of every Linear layer, ``lm_head`` included
-      (``torch.ao`` ``quantize_dynamic`` with per-output-channel weight scales); activations,
-      embeddings and norms stay float32.
+    - ``int8``: CPU only; weight-only int8: every Linear layer, ``lm_head`` included, becomes an
+      :class:`Int8WeightLinear` (per-output-channel scales; the matmul takes bfloat16 activations,
+      ``aten._weight_int8pack_mm``); embeddings, norms and the residual stream stay float32;
+    - ``int8-dynamic``: CPU only; ``torch.ao`` dynamic quantisation of every Linear layer (int8
+      weights per output channel *and* int8 activations per tensor): the fastest on CPU, the
+      furthest from float32 (``torch.ao.quantization`` is deprecated upstream).
 
     Changes made to ``llm`` afterwards (training its adapters) do not reach the copy.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
     device = next(llm.parameters()).device
-    if precision == "int8" and device.type != "cpu":
-        raise ConfigError("precision int8 (dynamic quantisation) runs on CPU only; use bfloat16 on GPU")
+    if precision.startswith("int8") and device.type != "cpu":
+        raise ConfigError(f"precision {precision} runs on CPU only; use bfloat16 on GPU")
     lora = hasattr(llm, "peft_config")
     convert = precision not in ("auto", _dtype_name(next(llm.parameters()).dtype))
     if not lora and not convert:
@@ -291,12 +294,46 @@ def inference_llm(llm: nn.Module, precision: str = "auto") -> nn.Module:
     if precision in ("float32", "bfloat16"):
         out = out.to(getattr(torch, precision))
     elif precision == "int8":
+        out = out.float()
+        for parent in list(out.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.Linear):
+                    setattr(parent, name, Int8WeightLinear(child))
+    elif precision == "int8-dynamic":
+        import warnings
+
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        out = quantize_dynamic(out.float(), {nn.Linear: per_channel_dynamic_qconfig},
-                               dtype=torch.qint8, inplace=True)
+        with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices
+            warnings.simplefilter("ignore")
+            out = quantize_dynamic(out.float(), {nn.Linear: per_channel_dynamic_qconfig},
+                                   dtype=torch.qint8, inplace=True)
     out.requires_grad_(False).eval()
     return out
+
+
+class Int8WeightLinear(nn.Module):
+    """A frozen Linear layer with int8 weights and one scale per output channel (symmetric,
+    ``scale = max|w| / 127``): ``y = (x in bfloat16) @ (w_int8 * scale).T + b``, computed by
+    ``torch.ops.aten._weight_int8pack_mm`` without widening the weights; ``y`` comes back in
+    ``x``'s dtype. Weight-only: the activations are never quantised."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach().float()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("weight_int8", torch.round(w / scale[:, None]).clamp(-127, 127)
+                             .to(torch.int8).contiguous())
+        self.register_buffer("scale", scale.to(torch.bfloat16))
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [..., in_features] -> [..., out_features]"""
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
+        y = y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return y if self.bias is None else y + self.bias.to(x.dtype)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

@@ -549,13 +549,13 @@ class Chat:
         return reply
 
 
-def load_model(name_or_path: str, device: str | None = None,
-               llm: str | None = None) -> tuple[MusiLingo, list[str]]:
+def load_model(name_or_path: str, device: str | None = None, llm: str | None = None,
+               precision: str | None = None) -> tuple[MusiLingo, list[str]]:
     """``MusiLingo.from_pretrained`` for entry points (CLI, evaluator, server): the untrained-model
     warning comes back as a note for the caller to show its own way, not as a Python warning."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UntrainedModelWarning)
-        model = MusiLingo.from_pretrained(name_or_path, device=device, llm=llm)
+        model = MusiLingo.from_pretrained(name_or_path, device=device, llm=llm, precision=precision)
     notes = []
     for w in caught:
         if issubclass(w.category, UntrainedModelWarning):

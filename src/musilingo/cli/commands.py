@@ -47,12 +47,16 @@ class ModelSource:
     """cpu, cuda or cuda:N (default: cuda when available)"""
     llm: str | None = None
     """replace the model's LLM (a folder or hub id), e.g. a Vicuna-7B folder for paper"""
+    precision: Literal["auto", "float32", "bfloat16", "int8", "int8-dynamic"] | None = None
+    """weights greedy answers are decoded with: auto = the LLM's own dtype; bfloat16; int8 and
+    int8-dynamic run on CPU only (docs/usage.md says what each costs in quality) (default: the
+    model's config)"""
 
     def load(self):
         """Load the model; notes about replaced parts are printed as warnings."""
         from musilingo.model import load_model
 
-        m, notes = load_model(self.model, self.device, self.llm)
+        m, notes = load_model(self.model, self.device, self.llm, precision=self.precision)
         for note in notes:
             _err(f"warning: {note}")
         return m
