@@ -187,6 +187,30 @@ def bench_caption(paths: Paths, clip10: Path, args) -> dict:
     return out
 
 
+def profile_paths(paths: Paths, feats10, names, top: int = 12) -> dict:
+    """torch profiler over one batch-1 ``model.generate`` of the caption per path: where the
+    time goes (self CPU time per op, as a share of the profiled wall time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from musilingo.prompts import CAPTION_INSTRUCTION, Turn
+
+    model = paths.model
+    conv = [[Turn(CAPTION_INSTRUCTION)]]
+    out = {"loadavg": loadavg(), "paths": {}}
+    for name in names:
+        paths.use(name)
+        model.generate([feats10], conv)  # warm
+        t0 = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            model.generate([feats10], conv)
+        wall = time.perf_counter() - t0
+        rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        out["paths"][name] = {"wall_s": wall, "top_ops": [
+            {"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1000,
+             "pct_of_wall": 100 * e.self_cpu_time_total / 1e6 / wall} for e in rows[:top]]}
+    return out
+
+
 def bench_batch(paths: Paths, clips: list[Path], args) -> dict:
     model = paths.model
     out = {"clips": len(clips), "batch_size": args.batch, "loadavg": loadavg(), "paths": {}}
@@ -220,6 +244,9 @@ def main(argv=None):
     ap.add_argument("--batch-paths", default="reference,fast-float32",
                     help="paths of the batch-vs-one-by-one figure (comma-separated)")
     ap.add_argument("--skip", default="", help="sections to skip: decode,caption,batch")
+    ap.add_argument("--profile", default="",
+                    help="paths to profile (torch profiler, one batch-1 caption each), e.g. "
+                         "reference,fast-int8")
     ap.add_argument("--json-out", help="write the figures here (after every section)")
     args = ap.parse_args(argv)
     args.batch_paths = [p for p in args.batch_paths.split(",") if p]
@@ -264,6 +291,10 @@ def main(argv=None):
             print("[caption] ...", flush=True)
             res["caption"] = bench_caption(paths, clips[0], args)
             save()
+        if args.profile:
+            print("[profile] ...", flush=True)
+            res["profile"] = profile_paths(paths, feats10, args.profile.split(","))
+            save()
         if "batch" not in skip:
             print("[batch] ...", flush=True)
             res["batch"] = bench_batch(paths, clips, args)
@@ -296,6 +327,10 @@ def report(res: dict) -> None:
               f"encoder alone {c['encode_s']:.2f} s")
         for k, v in c["paths"].items():
             print(f"  {k:<16}{v['median_s']:>8.2f} s  x{v['x_reference']:.2f}  {v['text'][:70]!r}")
+    for k, v in res.get("profile", {}).get("paths", {}).items():
+        print(f"\n[profile] {k}: one caption, {v['wall_s']:.2f} s profiled; top ops by self time")
+        for o in v["top_ops"][:8]:
+            print(f"  {o['op']:<48}{o['calls']:>7}{o['self_ms']:>10.0f} ms{o['pct_of_wall']:>6.0f}%")
     if "batch" in res:
         b = res["batch"]
         print(f"\n[batch] {b['clips']} x 10 s clips, batch {b['batch_size']} vs one by one "
