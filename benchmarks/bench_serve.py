@@ -6,6 +6,7 @@ Starts the server in a subprocess on a free loopback port (the ``tiny`` random m
 model calls served them, once per server mode (``--modes``, each in a fresh server process):
 
 * ``batched``       the server as shipped (``--max-batch``, fast decode, feature cache)
+* ``batched-int8``  the same with ``precision="int8"`` (weight-only int8 LLM copy)
 * ``batching-off``  the same with max batch 1
 * ``before``        the path every release before issue 18 ran: ``generate()`` on the unmerged
                     model (``fast_decode=False``) and no feature cache (every upload decoded and
@@ -64,12 +65,13 @@ QUESTIONS = ["What is the tempo?", "Which instruments can you hear?", "What key 
 
 def start_server(model: str, device: str | None, port: int, max_batch: int, max_wait_ms: int,
                  max_queue: int, fast_decode: bool = True, feature_cache_items: int = 64,
-                 threads: int | None = None) -> subprocess.Popen:
+                 threads: int | None = None, precision: str | None = None) -> subprocess.Popen:
     code = ("import logging, warnings; warnings.simplefilter('ignore'); import torch, uvicorn; "
             + (f"torch.set_num_threads({threads}); " if threads else "")
             + "from musilingo.model import MusiLingo; "
             "from musilingo.serve import ServeSettings, create_app; "
-            f"m = MusiLingo.from_pretrained({model!r}, device={device!r}, fast_decode={fast_decode}); "
+            f"m = MusiLingo.from_pretrained({model!r}, device={device!r}, fast_decode={fast_decode}, "
+            f"precision={precision!r}); "
             f"s = ServeSettings(model={model!r}, max_batch={max_batch}, max_wait_ms={max_wait_ms}, "
             f"max_queue={max_queue}, feature_cache_items={feature_cache_items}); "
             f"uvicorn.run(create_app(m, s), host='127.0.0.1', port={port}, log_level='warning')")
@@ -126,23 +128,24 @@ async def fire(url: str, clips: list[bytes], n: int, concurrency: int, max_secon
             "p95_ms": float(np.percentile(lat, 95))}
 
 
-MODES = {  # label -> (max batch (None = --max-batch), fast_decode, feature_cache_items)
-    "batched": (None, True, 64),
-    "batching-off": (1, True, 64),
-    "before": (None, False, 0),
+MODES = {  # label -> (max batch (None = --max-batch), fast_decode, feature_cache_items, precision)
+    "batched": (None, True, 64, None),
+    "batched-int8": (None, True, 64, "int8"),
+    "batching-off": (1, True, 64, None),
+    "before": (None, False, 0, None),
 }
 
 
 def run_mode(args: argparse.Namespace, label: str, clips: list[bytes]) -> dict:
     from machine import loadavg
 
-    batch, fast, cache = MODES[label]
+    batch, fast, cache, precision = MODES[label]
     max_batch = batch or args.max_batch
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start_server(args.model, args.device, port, max_batch, args.max_wait_ms,
                         max_queue=max(64, args.concurrency * 2), fast_decode=fast,
-                        feature_cache_items=cache, threads=args.threads)
+                        feature_cache_items=cache, threads=args.threads, precision=precision)
     questions = QUESTIONS if args.questions == "distinct" else QUESTIONS[:1]
     try:
         health = wait_ready(url, proc)
@@ -197,8 +200,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['mode']:<14}{r['max_batch']:>10}{r['ok']:>6}{r['rps']:>9.2f}{r['p50_ms']:>10.0f}"
               f"{r['p95_ms']:>10.0f}{r['generate_calls']:>11}{r['encode_calls']:>11}  "
               f"{r['errors'] or '-'}")
-    for r in results[1:]:
-        print(f"{results[0]['mode']} / {r['mode']}: x{results[0]['rps'] / max(r['rps'], 1e-9):.2f} req/s")
+    for r in results[1:]:  # each mode against the first, in req/s
+        key = "x_" + results[0]["mode"]
+        r[key] = r["rps"] / max(results[0]["rps"], 1e-9)
+        print(f"{r['mode']} vs {results[0]['mode']}: x{r[key]:.2f} req/s")
     if args.json:
         print(json.dumps(results, indent=2))
     if args.json_out:
