@@ -473,7 +473,7 @@ def main(argv=None) -> int:
         secs.append(s)
         if (i + 1) % 25 == 0:
             print(f"measured {i + 1}/{len(recs)}", file=sys.stderr, flush=True)
-    result: dict = {"split": args.split, "clips": len(recs),
+    result: dict = {"split": args.split, "clips": len(recs), "ids": [r["id"] for r in recs],
                     "records": "state/done (render in progress)" if args.from_state
                     else "manifest.jsonl"}
     if args.fit:
