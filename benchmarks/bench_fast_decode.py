@@ -72,9 +72,13 @@ def weight_bytes_per_token(llm) -> int:
     import torch
     from torch import nn
 
+    from musilingo.llm import Int8WeightLinear
+
     total = 0
     for mod in llm.modules():
-        if isinstance(mod, nn.Linear):
+        if isinstance(mod, Int8WeightLinear):
+            total += mod.weight_int8.numel() + mod.scale.numel() * mod.scale.element_size()
+        elif isinstance(mod, nn.Linear):
             total += mod.weight.numel() * mod.weight.element_size()
         elif hasattr(mod, "weight") and callable(mod.weight) and "quantized" in type(mod).__module__:
             w = mod.weight()
