@@ -5,7 +5,8 @@ beats and splits them:
 
 - beat subdivision: autocorrelation of the onset envelope at 1/2 the beat period against 1/3
   and 2/3 of it (compound meters split the beat in three);
-- bar grouping: autocorrelation of onsets and of harmonic change at 2, 3 and 4 beats, and the accent contrast of the best phase
+- bar grouping: autocorrelation of onsets and of harmonic change at 2, 3 and 4 beats, and the
+  accent contrast of the best phase
   when beats are grouped in 2, 3 or 4, measured on three beat-synchronous accent curves - onset
   strength, bass onset strength, and harmonic change (chroma distance across the beat: chords
   change on downbeats).

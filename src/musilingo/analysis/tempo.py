@@ -9,7 +9,8 @@ librosa for all of that and only chooses the level: every candidate ``stock x r`
 autocorrelation of onsets, of harmonic change (chords change on beats, rarely between them) and
 of bass onsets, whether it is librosa's own pick, plus a log-normal tempo prior, different for
 compound meters (whose beat is the dotted quarter) and shifted by the pulse clarity (how strongly
-the onsets repeat at librosa's tempo: high with drums, low in rubato or polyphonic music). Beats are then tracked at the chosen tempo.
+the onsets repeat at librosa's tempo: high with drums, low in rubato or polyphonic music).
+Beats are then tracked at the chosen tempo.
 
 What it does not: hand-write onset detection or beat tracking, follow tempo changes (one tempo
 per clip), or decide the meter (:mod:`.meter`).
