@@ -187,13 +187,13 @@ def test_analyze_command_exit_codes_and_json(tmp_path, capsys):
     sf.write(silent, np.zeros(3 * SR, np.float32), SR)
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    assert analyze_command([str(good)], as_json=True, no_tags=True) == 0
+    assert analyze_command([str(good)], as_json=True, tags=False) == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line["file"] == str(good) and line["summary"].startswith("Measured: ")
     assert int(line["summary"].split()[1]) in (99, 100, 101)
     assert line["facts"]["tempo"]["bpm"] == pytest.approx(100.0, rel=0.03)
     code = analyze_command([str(silent), str(good), str(empty), str(tmp_path / "missing.mp3")],
-                           no_tags=True)
+                           tags=False)
     out, err = capsys.readouterr()
     assert code == 1
     assert str(good) in out and "Measured:" in out

@@ -74,7 +74,8 @@ def test_choices_are_listed(words, flag, choices):
 @pytest.mark.parametrize("argv", [["--help"], ["caption", "--help"], ["ask", "--help"],
                                   ["chat", "--help"], ["demo", "--help"], ["convert", "--help"],
                                   ["score", "--help"], ["serve", "--help"], ["train", "--help"],
-                                  ["eval", "--help"], ["data", "--help"], ["features", "--help"]])
+                                  ["eval", "--help"], ["data", "--help"], ["features", "--help"],
+                                  ["analyze", "--help"]])
 def test_help_imports_no_heavy_library(argv):
     code = ("import sys\nfrom musilingo.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n"
             "    pass\nprint([m for m in %r if m in sys.modules], file=sys.stderr)" % (argv, HEAVY))

@@ -35,7 +35,7 @@ def _text(path: str, facts) -> str:
     return "\n".join(lines)
 
 
-def analyze_command(files: list[str], as_json: bool = False, no_tags: bool = False,
+def analyze_command(files: list[str], as_json: bool = False, tags: bool = True,
                     max_duration: float = 600.0) -> int:
     """Measure tempo (with beats and downbeats), meter, key, loudness and real-world tags of
     audio files, each with a confidence.
@@ -44,7 +44,8 @@ def analyze_command(files: list[str], as_json: bool = False, no_tags: bool = Fal
         files: audio files (any format ffmpeg or libsndfile reads).
         as_json: print one JSON object per file ({"file": ..., "facts": {...}, "summary": ...},
             or {"file": ..., "error": ...}) instead of text.
-        no_tags: skip the musicnn taggers (about twice as fast; no tags, no vocals fact).
+        tags: run the musicnn taggers (real-world tags and the vocals fact); --no-tags is
+            about twice as fast.
         max_duration: longest file accepted, in seconds.
 
     Returns:
@@ -57,7 +58,7 @@ def analyze_command(files: list[str], as_json: bool = False, no_tags: bool = Fal
     failed = 0
     for path in files:
         try:
-            facts = analyze_file(path, with_tags=not no_tags, max_duration_s=max_duration)
+            facts = analyze_file(path, with_tags=tags, max_duration_s=max_duration)
         except MusiLingoError as e:
             failed += 1
             print(f"musilingo analyze: {e}", file=sys.stderr)
