@@ -39,8 +39,15 @@ def clips(tmp_path):
 
 
 def _row(source, text="x", error=None):
-    return {"scope": "track", "source": source, "question": "q", "text": text, "start_s": 0.0,
-            "end_s": 1.0, "error": error}
+    return {
+        "scope": "track",
+        "source": source,
+        "question": "q",
+        "text": text,
+        "start_s": 0.0,
+        "end_s": 1.0,
+        "error": error,
+    }
 
 
 # ------------------------------------------------------------------ fast: no Ray
@@ -65,7 +72,9 @@ def test_shards_are_atomic_and_resume_skips_exactly_the_answered_files(tmp_path,
 def test_a_rerun_with_other_settings_is_refused(tmp_path):
     sink = ShardSink(tmp_path / "out")
     sink.check_job(JobSpec(task="ask", question="Q?", model="tiny").key())
-    sink.check_job(JobSpec(task="ask", question="Q?", model="tiny", batch_size=3).key())  # same rows
+    sink.check_job(
+        JobSpec(task="ask", question="Q?", model="tiny", batch_size=3).key()
+    )  # same rows
     with pytest.raises(ConfigError, match="question"):
         sink.check_job(JobSpec(task="ask", question="Other?", model="tiny").key())
 
@@ -78,8 +87,10 @@ def test_inputs_from_folders_manifests_lists_and_file_uris(tmp_path, clips):
     uri = f"file://{clips}"
     got = expand_inputs([str(tmp_path / "m.jsonl"), str(tmp_path / "list.txt"), uri, "missing.wav"])
     assert got[:3] == [str(clips / "c1.wav"), str(tmp_path / "clips/c2.wav"), str(clips / "c0.wav")]
-    assert got[3:-1] == [f"file://{clips}/{n}" for n in
-                         ("bad.wav", "c0.wav", "c1.wav", "c2.wav", "c3.wav", "long.wav")]
+    assert got[3:-1] == [
+        f"file://{clips}/{n}"
+        for n in ("bad.wav", "c0.wav", "c1.wav", "c2.wav", "c3.wav", "long.wav")
+    ]
     assert got[-1] == "missing.wav"  # reported per file by the job, as the plain CLI does
 
 
@@ -100,8 +111,17 @@ def test_stages_without_ray_give_model_ask_rows(clips, tiny_model):
     expected = []
     for ans in tiny_model.ask(sources, QUESTION):
         if ans.error:
-            expected.append({"scope": "track", "source": ans.source, "question": QUESTION, "text": None,
-                             "start_s": None, "end_s": None, "error": ans.error})
+            expected.append(
+                {
+                    "scope": "track",
+                    "source": ans.source,
+                    "question": QUESTION,
+                    "text": None,
+                    "start_s": None,
+                    "end_s": None,
+                    "error": ans.error,
+                }
+            )
             continue
         expected += [{"scope": "window", **w.to_json()} for w in ans.windows]
         track = ans.to_json()
@@ -116,13 +136,20 @@ def test_feature_rows_are_the_pooled_window_features(clips, tiny_model):
 
     job = JobSpec(task="features", model="tiny")
     src = str(clips / "long.wav")
-    rows = pickle.loads(EncodeStage(job)({"source": np.array([src], dtype=object),
-                                          "location": np.array([src], dtype=object)})["rows"][0])
+    rows = pickle.loads(
+        EncodeStage(job)(
+            {"source": np.array([src], dtype=object), "location": np.array([src], dtype=object)}
+        )["rows"][0]
+    )
     prepared = tiny_model.prepare([src])[0]
     assert [(r["start_s"], r["end_s"]) for r in rows] == prepared.spans
     for r, f in zip(rows, prepared.features):
-        np.testing.assert_allclose(np.array(r["features"]).reshape(r["n_tokens"], r["dim"]), f.numpy(),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.array(r["features"]).reshape(r["n_tokens"], r["dim"]),
+            f.numpy(),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 # ------------------------------------------------------------------ slow: a local Ray, 2 CPUs
@@ -152,9 +179,9 @@ class RaiseOn:
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    import ray.cloudpickle
+    from ray import cloudpickle
 
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the hooks above, by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the hooks above, by value
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
@@ -165,8 +192,13 @@ def _plain_rows(inputs, question, tmp_path):
     from musilingo.cli.commands import AnswerOptions, ModelSource, answer_all
 
     out = tmp_path / "plain.jsonl"
-    answer_all(inputs, question, ModelSource(model="tiny", device="cpu"), AnswerOptions(batch_size=2),
-               out=str(out))
+    answer_all(
+        inputs,
+        question,
+        ModelSource(model="tiny", device="cpu"),
+        AnswerOptions(batch_size=2),
+        out=str(out),
+    )
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -194,8 +226,14 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(local_ray, clips, tm
 
     job = JobSpec(task="caption", model="tiny", batch_size=2)
     marker = tmp_path / "killed"
-    s = run_job(job, [str(clips)], str(tmp_path / "out"), RayOptions(workers=2), progress=False,
-                on_batch=KillOnce(str(clips / "c2.wav"), str(marker)))
+    s = run_job(
+        job,
+        [str(clips)],
+        str(tmp_path / "out"),
+        RayOptions(workers=2),
+        progress=False,
+        on_batch=KillOnce(str(clips / "c2.wav"), str(marker)),
+    )
     assert marker.exists()  # the worker did die
     assert s.answered == 5 and not s.missing
     rows = read_rows(tmp_path / "out")
@@ -208,8 +246,14 @@ def test_a_failed_batch_is_left_out_and_the_rerun_completes_exactly_it(local_ray
 
     job = JobSpec(task="caption", model="tiny", batch_size=2)
     out = str(tmp_path / "out")
-    first = run_job(job, [str(clips)], out, RayOptions(workers=2, retries=1), progress=False,
-                    on_batch=RaiseOn(str(clips / "c3.wav")))
+    first = run_job(
+        job,
+        [str(clips)],
+        out,
+        RayOptions(workers=2, retries=1),
+        progress=False,
+        on_batch=RaiseOn(str(clips / "c3.wav")),
+    )
     assert str(clips / "c3.wav") in first.missing and first.answered == 5 - len(first.missing)
     before = {r["source"] for r in read_rows(out) if not r["error"]}
     rerun = run_job(job, [str(clips)], out, RayOptions(workers=2), progress=False)
@@ -218,8 +262,9 @@ def test_a_failed_batch_is_left_out_and_the_rerun_completes_exactly_it(local_ray
     assert {r["source"] for r in after if not r["error"]} - before == set(first.missing)
     from musilingo.prompts import CAPTION_INSTRUCTION
 
-    assert sorted(after, key=_key) == sorted(_plain_rows([str(clips)], CAPTION_INSTRUCTION, tmp_path),
-                                             key=_key)
+    assert sorted(after, key=_key) == sorted(
+        _plain_rows([str(clips)], CAPTION_INSTRUCTION, tmp_path), key=_key
+    )
     runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
     assert [r["missing"] for r in runs] == [len(first.missing), 0]
 
@@ -238,3 +283,25 @@ def test_cli_engine_flags(capsys, wav_factory):
     assert main(["ask", clip, "Q?", "--engine", "ray", "--out", "x", "--device", "cuda:0"]) == 2
     assert "--gpus-per-worker" in capsys.readouterr().err
     assert main(["caption", clip, "--engine", "ray", "--out", "x", "--workers", "0"]) == 2
+
+
+def test_analyze_rows_are_the_analyze_command_facts(clips):
+    pytest.importorskip("librosa")
+    from musilingo.scale import TASKS
+
+    if "analyze" not in TASKS:
+        pytest.skip("musilingo.analysis is not installed")
+    from musilingo.analysis.pipeline import analyze_file
+    from musilingo.scale.stages import AnalyzeStage
+
+    job = JobSpec(task="analyze", analysis_tags=False)
+    src = [str(clips / "c3.wav"), str(clips / "bad.wav")]
+    batch = {"source": np.array(src, dtype=object), "location": np.array(src, dtype=object)}
+    out = AnalyzeStage(job)(batch)
+    good, bad = (pickle.loads(r)[0] for r in out["rows"])
+    facts = analyze_file(src[0], with_tags=False)
+    expected = facts.to_dict()
+    got = json.loads(good["facts"])
+    got.pop("seconds", None), expected.pop("seconds", None)  # time taken differs run to run
+    assert got == expected and good["summary"] == facts.summary() and good["error"] is None
+    assert bad["facts"] is None and "unreadable" in bad["error"] and out["error"][1] == bad["error"]

@@ -28,22 +28,47 @@ RTOL = 2e-2
 @pytest.fixture
 def manifest(tmp_path):
     recs = []
-    caps = ["a slow low drone.", "a fast high tone.", "a calm middle tone.", "a short hum.",
-            "a bright bell.", "a dark pad."]
+    caps = [
+        "a slow low drone.",
+        "a fast high tone.",
+        "a calm middle tone.",
+        "a short hum.",
+        "a bright bell.",
+        "a dark pad.",
+    ]
     for i, cap in enumerate(caps):
         p = tmp_path / f"c{i}.wav"
         sf.write(str(p), tone(1.5, SR, 220.0 + 110 * i, seed=i), SR)
-        recs.append(Record(id=f"c{i}", audio=str(p), split="train", caption=cap,
-                           qa=[QA("Is it high or low?", "It is high." if i > 2 else "It is low.", "pitch")]))
+        recs.append(
+            Record(
+                id=f"c{i}",
+                audio=str(p),
+                split="train",
+                caption=cap,
+                qa=[QA("Is it high or low?", "It is high." if i > 2 else "It is low.", "pitch")],
+            )
+        )
     path = tmp_path / "m.jsonl"
     write_manifest(path, recs)
     return path
 
 
 def _cfg(out: Path, manifest: Path, processes: int, **kw) -> TrainConfig:
-    base = dict(train=str(manifest), out=str(out), init="tiny", lr=1e-2, min_lr=1e-3, warmup_steps=2,
-                max_steps=STEPS, batch_size=GLOBAL_BATCH // processes, save_every=3, log_every=1,
-                feature_cache=str(out.parent / "cache"), seed=0, device="cpu")
+    base = dict(
+        train=str(manifest),
+        out=str(out),
+        init="tiny",
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup_steps=2,
+        max_steps=STEPS,
+        batch_size=GLOBAL_BATCH // processes,
+        save_every=3,
+        log_every=1,
+        feature_cache=str(out.parent / "cache"),
+        seed=0,
+        device="cpu",
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -53,8 +78,20 @@ def _launch(cfg: TrainConfig, tmp_path: Path, port: int) -> subprocess.Completed
     recipe = tmp_path / f"recipe-{port}.yaml"
     recipe.write_text(cfg.to_yaml())
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(port), "-m", "musilingo.cli", "train", "--recipe", str(recipe)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        "-m",
+        "musilingo.cli",
+        "train",
+        "--recipe",
+        str(recipe),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stderr

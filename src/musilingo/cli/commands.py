@@ -237,8 +237,9 @@ def run_ray_job(job, inputs: list[str], out: str, ray: RayOptions | None, as_jso
     if as_json:
         _emit(summary.to_json())
     else:
-        print(f"{summary.answered} done, {len(summary.failed)} failed, {len(summary.missing)} missing"
-              f", {summary.skipped_done} done before; rows in {summary.out}/rows "
+        print(f"{summary.answered} done, {len(summary.failed)} failed, "
+              f"{len(summary.missing)} missing, {summary.skipped_done} done before; rows in "
+              f"{summary.out}/rows "
               f"({summary.seconds:.1f} s)")
     return EXIT_OK if summary.complete else EXIT_PARTIAL
 

@@ -21,7 +21,12 @@ Importing this package loads neither Ray nor torch. Training across nodes is not
 
 from __future__ import annotations
 
-TASKS = ("caption", "ask", "features")
-"""What a job computes. ``analyze`` joins when ``musilingo.analysis`` exists."""
+import importlib.util
+
+TASKS = ("caption", "ask", "features") + (
+    ("analyze",) if importlib.util.find_spec("musilingo.analysis") else ()
+)
+"""What a job computes: answers, pooled encoder features per window, or measured facts
+(``musilingo.analysis``: tempo, meter, key, loudness, tags; one row per file)."""
 
 __all__ = ["TASKS"]

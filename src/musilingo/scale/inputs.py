@@ -20,7 +20,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from musilingo.audio import AUDIO_EXTENSIONS, MAX_DURATION_S, decode_bytes, find_audio_files, load_audio
+from musilingo.audio import (
+    AUDIO_EXTENSIONS,
+    MAX_DURATION_S,
+    decode_bytes,
+    find_audio_files,
+    load_audio,
+)
 from musilingo.errors import MusiLingoError
 
 LIST_SUFFIXES = (".txt", ".lst")
@@ -68,7 +74,9 @@ def _manifest_sources(item: str) -> list[str]:
             try:
                 out.append(_join(item, json.loads(line)["audio"]))
             except (ValueError, KeyError, TypeError):
-                raise MusiLingoError(f"{item}:{n}: not a manifest line with an 'audio' field") from None
+                raise MusiLingoError(
+                    f"{item}:{n}: not a manifest line with an 'audio' field"
+                ) from None
     return out
 
 
@@ -92,8 +100,11 @@ def _folder_sources(item: str) -> list[str]:
     filesystem, path = _filesystem(item)
     infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True))
     scheme = item.partition("://")[0]
-    found = sorted(f"{scheme}://{i.path}" for i in infos
-                   if i.type == fs.FileType.File and PurePosixPath(i.path).suffix.lower() in AUDIO_EXTENSIONS)
+    found = sorted(
+        f"{scheme}://{i.path}"
+        for i in infos
+        if i.type == fs.FileType.File and PurePosixPath(i.path).suffix.lower() in AUDIO_EXTENSIONS
+    )
     if not found:
         raise MusiLingoError(f"{item}: no audio files found under this URI")
     return found
@@ -139,8 +150,9 @@ def absolute(source: str) -> str:
     return source if is_uri(source) else os.path.abspath(source)
 
 
-def read_audio(location: str, name: str, sample_rate: int,
-               max_duration_s: float | None = MAX_DURATION_S) -> np.ndarray:
+def read_audio(
+    location: str, name: str, sample_rate: int, max_duration_s: float | None = MAX_DURATION_S
+) -> np.ndarray:
     """Decode one source to mono float32 at ``sample_rate``: samples [S].
 
     ``location`` is what :func:`absolute` gave, ``name`` the source as reported in errors.
@@ -157,5 +169,5 @@ def read_audio(location: str, name: str, sample_rate: int,
             raise AudioError(name, f"cannot read: {e}") from None
         return decode_bytes(data, name, sample_rate, max_duration_s)[0]
     if location.startswith("file://"):
-        location = location[len("file://"):]
+        location = location[len("file://") :]
     return load_audio(location, sample_rate, max_duration_s)[0]

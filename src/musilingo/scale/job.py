@@ -13,13 +13,13 @@ from musilingo.errors import ConfigError
 from musilingo.generation import DECODINGS
 
 
-
 @dataclass(frozen=True)
 class JobSpec:
     """One batch job: which task, asked of which model, decoded how."""
 
     task: str = "caption"
-    """caption | ask | features (pooled encoder features per window, no LLM)"""
+    """caption | ask | features (pooled encoder features per window, no LLM) | analyze (measured
+    facts of ``musilingo.analysis``, no model)"""
     question: str | None = None
     """the question of an ``ask`` job (caption jobs use the caption instruction)"""
     model: str = "default"
@@ -38,6 +38,8 @@ class JobSpec:
     """refuse files longer than this (default: ``audio.MAX_DURATION_S``)"""
     batch_size: int = 8
     """clips per encoder call and answers per generate call (as the plain CLI's --batch-size)"""
+    analysis_tags: bool = True
+    """analyze: run the musicnn taggers too (``musilingo analyze --no-tags`` turns them off)"""
 
     def __post_init__(self) -> None:
         from musilingo.scale import TASKS

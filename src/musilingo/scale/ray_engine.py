@@ -6,7 +6,9 @@
                (decode, window,        (the model, once per     (one shard per batch   (counts,
                 encode; CPU)            actor; num_gpus share)   of files, atomic)      summary)
 
-A ``features`` job stops after the encoder. Without ``address`` a local Ray is started with
+A ``features`` job stops after the encoder; an ``analyze`` job runs
+``musilingo.analysis`` in the encoder's place and stops there (remote URIs: local paths only, as
+``analysis.analyze_file`` reads files). Without ``address`` a local Ray is started with
 ``num_cpus`` CPUs (so the same command runs on a laptop) and shut down at the end; with one
 (``auto``, ``ray://host:10001``, ``host:6379``) the job joins that cluster. On a cluster the
 inputs and the output must be reachable from every node: a shared file system mounted at the same
@@ -33,7 +35,7 @@ from musilingo.scale.inputs import absolute, expand_inputs
 from musilingo.scale.job import JobSpec
 from musilingo.scale.options import RayOptions
 from musilingo.scale.sinks import ShardSink
-from musilingo.scale.stages import BatchHook, EncodeStage, GenerateStage, write_stage
+from musilingo.scale.stages import AnalyzeStage, BatchHook, EncodeStage, GenerateStage, write_stage
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,14 @@ def _actor_cpus(res: RayOptions, total_cpus: float) -> float:
     return min(1.0, total_cpus / n) if total_cpus else 1.0
 
 
-def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | None = None,
-            progress: bool = True, on_batch: BatchHook | None = None) -> RunSummary:
+def run_job(
+    job: JobSpec,
+    inputs: list[str],
+    out: str,
+    options: RayOptions | None = None,
+    progress: bool = True,
+    on_batch: BatchHook | None = None,
+) -> RunSummary:
     """Answer (or encode) every input not yet done in ``out``; returns what this run did.
 
     ``on_batch`` is called by the last computing stage with each batch's sources before it is
@@ -82,7 +90,9 @@ def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | Non
     try:
         import ray
     except ImportError:
-        raise ConfigError("the ray engine needs the scale extra: pip install 'musilingo[scale]'") from None
+        raise ConfigError(
+            "the ray engine needs the scale extra: pip install 'musilingo[scale]'"
+        ) from None
     res = options or RayOptions()
     t0 = time.perf_counter()
     sink = ShardSink(out, res.format)
@@ -91,8 +101,12 @@ def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | Non
     sources = expand_inputs(inputs)
     done = sink.done_sources()
     todo = [s for s in sources if s not in done]
-    summary = RunSummary(out=sink.out, inputs=len(sources), skipped_done=len(sources) - len(todo),
-                         workers=res.workers)
+    summary = RunSummary(
+        out=sink.out,
+        inputs=len(sources),
+        skipped_done=len(sources) - len(todo),
+        workers=res.workers,
+    )
     if not todo:
         summary.seconds = time.perf_counter() - t0
         sink.append_run(summary.to_json())
@@ -104,8 +118,12 @@ def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | Non
         if res.address:
             ray.init(address=res.address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=res.num_cpus or os.cpu_count(), include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(
+                num_cpus=res.num_cpus or os.cpu_count(),
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
         started = True
     summary.ray_start_s = time.perf_counter() - t_start
     try:
@@ -118,14 +136,24 @@ def run_job(job: JobSpec, inputs: list[str], out: str, options: RayOptions | Non
     return summary
 
 
-def _run(ray, job: JobSpec, todo: list[str], sink: ShardSink, res: RayOptions, summary: RunSummary,
-         progress: bool, on_batch: BatchHook | None) -> None:
+def _run(
+    ray,
+    job: JobSpec,
+    todo: list[str],
+    sink: ShardSink,
+    res: RayOptions,
+    summary: RunSummary,
+    progress: bool,
+    on_batch: BatchHook | None,
+) -> None:
     from ray.data import DataContext
 
     if not log.isEnabledFor(logging.INFO):  # Ray Data's plan and timing lines only with -v
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = DataContext.get_current()
-    ctx.max_errored_blocks = len(todo)  # a batch that keeps failing is left out; its files are rerun
+    ctx.max_errored_blocks = len(
+        todo
+    )  # a batch that keeps failing is left out; its files are rerun
     ctx.enable_progress_bars = False
     ctx.verbose_progress = False
     cpus = _actor_cpus(res, ray.cluster_resources().get("CPU", 0))
@@ -137,26 +165,52 @@ def _run(ray, job: JobSpec, todo: list[str], sink: ShardSink, res: RayOptions, s
     # time would be retried forever
     retry = dict(max_restarts=res.retries, max_task_retries=res.retries)
     warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-    final = job.task == "features"
-    ds = ray.data.from_items([{"source": s, "location": absolute(s)} for s in todo],
-                             override_num_blocks=max(1, math.ceil(len(todo) / bs)))
+    final = job.task in ("features", "analyze")  # no generation stage
+    ds = ray.data.from_items(
+        [{"source": s, "location": absolute(s)} for s in todo],
+        override_num_blocks=max(1, math.ceil(len(todo) / bs)),
+    )
     pool = ray.data.ActorPoolStrategy
-    ds = ds.map_batches(EncodeStage, batch_size=bs, batch_format="numpy", compute=pool(size=n_enc),
-                        num_cpus=cpus, num_gpus=res.gpus_per_encoder or None,
-                        fn_constructor_kwargs=dict(job=job, threads=threads,
-                                                   device="cuda" if res.gpus_per_encoder else "cpu",
-                                                   on_batch=on_batch if final else None),
-                        **retry)
+    first = AnalyzeStage if job.task == "analyze" else EncodeStage
+    ds = ds.map_batches(
+        first,
+        batch_size=bs,
+        batch_format="numpy",
+        compute=pool(size=n_enc),
+        num_cpus=cpus,
+        num_gpus=res.gpus_per_encoder or None,
+        fn_constructor_kwargs=dict(
+            job=job,
+            threads=threads,
+            device="cuda" if res.gpus_per_encoder else "cpu",
+            on_batch=on_batch if final else None,
+        ),
+        **retry,
+    )
     if not final:
-        ds = ds.map_batches(GenerateStage, batch_size=bs, batch_format="numpy",
-                            compute=pool(size=res.workers),
-                            num_cpus=cpus, num_gpus=res.gpus_per_worker or None,
-                            fn_constructor_kwargs=dict(job=job, threads=threads,
-                                                       device="cuda" if res.gpus_per_worker else "cpu",
-                                                       on_batch=on_batch),
-                            **retry)
-    ds = ds.map_batches(write_stage, batch_size=res.shard_files, batch_format="numpy", num_cpus=0.1,
-                        fn_kwargs=dict(out=sink.out, fmt=sink.fmt), max_retries=res.retries)
+        ds = ds.map_batches(
+            GenerateStage,
+            batch_size=bs,
+            batch_format="numpy",
+            compute=pool(size=res.workers),
+            num_cpus=cpus,
+            num_gpus=res.gpus_per_worker or None,
+            fn_constructor_kwargs=dict(
+                job=job,
+                threads=threads,
+                device="cuda" if res.gpus_per_worker else "cpu",
+                on_batch=on_batch,
+            ),
+            **retry,
+        )
+    ds = ds.map_batches(
+        write_stage,
+        batch_size=res.shard_files,
+        batch_format="numpy",
+        num_cpus=0.1,
+        fn_kwargs=dict(out=sink.out, fmt=sink.fmt),
+        max_retries=res.retries,
+    )
     bar = None
     if progress:
         from tqdm import tqdm
@@ -174,9 +228,11 @@ def _run(ray, job: JobSpec, todo: list[str], sink: ShardSink, res: RayOptions, s
             if bar:
                 bar.update(len(batch["source"]))
     except Exception as e:  # the job itself broke (e.g. a model that cannot load)
-        raise MusiLingoError(f"the Ray job stopped: {type(e).__name__}: "
-                             f"{(str(e).strip().splitlines() or [''])[-1]}; finished shards are kept, "
-                             "rerun to resume") from e
+        raise MusiLingoError(
+            f"the Ray job stopped: {type(e).__name__}: "
+            f"{(str(e).strip().splitlines() or [''])[-1]}; finished shards are kept, "
+            "rerun to resume"
+        ) from e
     finally:
         if bar:
             bar.close()

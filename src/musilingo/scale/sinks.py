@@ -10,6 +10,8 @@ Rows of ``caption`` / ``ask`` are the plain CLI's ``--json`` lines: ``{"scope": 
 per window of a long file, then ``{"scope": "track", "source", "question", "text", "start_s",
 "end_s", "error"}``. Rows of ``features`` are one per window: ``scope``, ``source``, ``start_s``,
 ``end_s``, ``n_tokens``, ``dim`` and ``features`` (the [n_tokens, dim] float32 matrix, flattened).
+Rows of ``analyze`` are one per file: ``scope: "track"``, ``source``, ``facts`` (the JSON object of
+``musilingo analyze --json``, as a string) and ``summary``.
 A file that failed has one row, ``scope: "track"``, with ``error`` set to its problem.
 
 Atomic shards: a local shard is written to ``rows/.part-<id>.<ext>.tmp`` and renamed; an object
@@ -48,12 +50,35 @@ def _schema(rows: list[dict]):
     """The fixed Arrow schema of a task's rows, so every shard reads as one table."""
     import pyarrow as pa
 
-    span = [("scope", pa.string()), ("source", pa.string()), ("start_s", pa.float64()),
-            ("end_s", pa.float64())]
+    span = [
+        ("scope", pa.string()),
+        ("source", pa.string()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+    ]
+    if "facts" in rows[0]:  # analyze: the facts as one JSON object (a string column)
+        return pa.schema(
+            [
+                ("scope", pa.string()),
+                ("source", pa.string()),
+                ("facts", pa.string()),
+                ("summary", pa.string()),
+                ("error", pa.string()),
+            ]
+        )
     if "features" in rows[0]:
-        return pa.schema(span + [("n_tokens", pa.int64()), ("dim", pa.int64()),
-                                 ("features", pa.list_(pa.float32())), ("error", pa.string())])
-    return pa.schema(span + [("question", pa.string()), ("text", pa.string()), ("error", pa.string())])
+        return pa.schema(
+            span
+            + [
+                ("n_tokens", pa.int64()),
+                ("dim", pa.int64()),
+                ("features", pa.list_(pa.float32())),
+                ("error", pa.string()),
+            ]
+        )
+    return pa.schema(
+        span + [("question", pa.string()), ("text", pa.string()), ("error", pa.string())]
+    )
 
 
 class ShardSink:
@@ -84,15 +109,19 @@ class ShardSink:
             strip = lambda d: {k: v for k, v in d.items() if k != "musilingo_version"}  # noqa: E731
             new = json.loads(json.dumps(key))
             if strip(old) != strip(new):
-                diff = sorted(k for k in set(strip(old)) | set(strip(new)) if old.get(k) != new.get(k))
-                raise ConfigError(f"{self.out} holds a job with other settings ({', '.join(diff)} "
-                                  "differ); use another output folder")
+                diff = sorted(
+                    k for k in set(strip(old)) | set(strip(new)) if old.get(k) != new.get(k)
+                )
+                raise ConfigError(
+                    f"{self.out} holds a job with other settings ({', '.join(diff)} "
+                    "differ); use another output folder"
+                )
             return
         self._put(path, (json.dumps(key, indent=2, sort_keys=True) + "\n").encode())
 
     # ------------------------------------------------------------------ writing
     def _put(self, path: str, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically (local: temp + rename; object stores: one upload)."""
+        """Write ``data`` to ``path`` atomically (local: temp + rename; else one upload)."""
         if not self.local:
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
@@ -148,9 +177,13 @@ class ShardSink:
         from pyarrow import fs
 
         infos = self.fs.get_file_info(fs.FileSelector(self._path(ROWS), allow_not_found=True))
-        names = [i.path for i in infos if i.type == fs.FileType.File
-                 and PurePosixPath(i.path).name.startswith("part-")
-                 and PurePosixPath(i.path).suffix.lstrip(".") in FORMATS]
+        names = [
+            i.path
+            for i in infos
+            if i.type == fs.FileType.File
+            and PurePosixPath(i.path).name.startswith("part-")
+            and PurePosixPath(i.path).suffix.lstrip(".") in FORMATS
+        ]
         return sorted(names, key=lambda p: PurePosixPath(p).name)
 
     def remove_temp_files(self) -> int:

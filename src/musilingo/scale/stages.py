@@ -49,21 +49,52 @@ def _pack(rows: list[dict]) -> bytes:
 def error_rows(job: JobSpec, source: str, problem: str) -> list[dict]:
     """The one row of a failed file."""
     if job.task == "features":
-        return [{"scope": "track", "source": source, "start_s": None, "end_s": None, "n_tokens": None,
-                 "dim": None, "features": None, "error": problem}]
-    return [{"scope": "track", "source": source, "question": job.prompt, "text": None,
-             "start_s": None, "end_s": None, "error": problem}]
+        return [
+            {
+                "scope": "track",
+                "source": source,
+                "start_s": None,
+                "end_s": None,
+                "n_tokens": None,
+                "dim": None,
+                "features": None,
+                "error": problem,
+            }
+        ]
+    if job.task == "analyze":
+        return [
+            {"scope": "track", "source": source, "facts": None, "summary": None, "error": problem}
+        ]
+    return [
+        {
+            "scope": "track",
+            "source": source,
+            "question": job.prompt,
+            "text": None,
+            "start_s": None,
+            "end_s": None,
+            "error": problem,
+        }
+    ]
 
 
-def answer_rows(source: str, question: str, duration_s: float, spans: list, track: str | None,
-                window_texts: list[str]) -> list[dict]:
+def answer_rows(
+    source: str,
+    question: str,
+    duration_s: float,
+    spans: list,
+    track: str | None,
+    window_texts: list[str],
+) -> list[dict]:
     """A file's rows, exactly as the plain CLI writes them (``--json``): one per window of a
     long file, then the track's."""
     from musilingo.model import Answer
 
     ans = Answer(source=source, question=question, text=track, start_s=0.0, end_s=duration_s)
-    ans.windows = [Answer(source=source, question=question, text=t, start_s=s, end_s=e)
-                   for (s, e), t in zip(spans, window_texts)]
+    ans.windows = [
+        Answer(source=source, question=question, text=t, start_s=s, end_s=e)
+        for (s, e), t in zip(spans, window_texts)
+    ]
     rows = [{"scope": "window", **w.to_json()} for w in ans.windows]
     whole = ans.to_json()
     whole.pop("windows", None)
@@ -72,9 +103,19 @@ def answer_rows(source: str, question: str, duration_s: float, spans: list, trac
 
 def feature_rows(source: str, spans: list, features: list[np.ndarray]) -> list[dict]:
     """A file's rows of a ``features`` job: one per window, its [n, D] matrix flattened."""
-    return [{"scope": "window", "source": source, "start_s": s, "end_s": e, "n_tokens": int(f.shape[0]),
-             "dim": int(f.shape[1]), "features": f.astype(np.float32).ravel().tolist(), "error": None}
-            for (s, e), f in zip(spans, features)]
+    return [
+        {
+            "scope": "window",
+            "source": source,
+            "start_s": s,
+            "end_s": e,
+            "n_tokens": int(f.shape[0]),
+            "dim": int(f.shape[1]),
+            "features": f.astype(np.float32).ravel().tolist(),
+            "error": None,
+        }
+        for (s, e), f in zip(spans, features)
+    ]
 
 
 class EncodeStage:
@@ -84,8 +125,13 @@ class EncodeStage:
     job, the final ``rows``).
     """
 
-    def __init__(self, job: JobSpec, device: str = "cpu", threads: int | None = None,
-                 on_batch: BatchHook | None = None):
+    def __init__(
+        self,
+        job: JobSpec,
+        device: str = "cpu",
+        threads: int | None = None,
+        on_batch: BatchHook | None = None,
+    ):
         import torch
 
         from musilingo.features import feature_spec_from
@@ -101,7 +147,7 @@ class EncodeStage:
         out = []
         bs = self.job.batch_size
         for b in range(0, len(clips), bs):
-            out += [f.cpu().numpy() for f in self.spec.encode(clips[b: b + bs], self.device)]
+            out += [f.cpu().numpy() for f in self.spec.encode(clips[b : b + bs], self.device)]
         return out
 
     def __call__(self, batch: Batch) -> Batch:
@@ -119,8 +165,11 @@ class EncodeStage:
             try:
                 samples = read_audio(str(location), source, sr, limit)
                 wins = split_windows(samples, sr, self.spec.window_s)
-                decoded[i] = (len(samples) / sr, [(w.start_s, w.end_s) for w in wins],
-                              [w.samples for w in wins])
+                decoded[i] = (
+                    len(samples) / sr,
+                    [(w.start_s, w.end_s) for w in wins],
+                    [w.samples for w in wins],
+                )
             except Exception as e:  # noqa: BLE001 - a file's problem is recorded, the rest go on
                 errors[i] = _problem(e).replace(str(location), source)  # named as given
         feats: dict[int, list[np.ndarray]] = {}
@@ -130,7 +179,7 @@ class EncodeStage:
             k = 0
             for i in order:
                 n = len(decoded[i][2])
-                feats[i], k = flat[k: k + n], k + n
+                feats[i], k = flat[k : k + n], k + n
         except Exception:  # noqa: BLE001 - find the file that breaks the batch
             log.warning("encoding a batch of %d files failed; encoding them one by one", len(order))
             for i in order:
@@ -147,7 +196,9 @@ class EncodeStage:
             if self.job.task == "features":
                 rows[i] = _pack(feature_rows(source, spans, feats[i]))
             else:
-                payloads[i] = pickle.dumps((duration, spans, feats[i]), protocol=pickle.HIGHEST_PROTOCOL)
+                payloads[i] = pickle.dumps(
+                    (duration, spans, feats[i]), protocol=pickle.HIGHEST_PROTOCOL
+                )
         out = {"source": _column(sources), "error": _column(errors)}
         if self.job.task == "features":
             out["rows"] = _column(rows)
@@ -162,8 +213,13 @@ class GenerateStage:
     In: ``source``, ``payload``, ``error``. Out: ``source``, ``rows``, ``error``.
     """
 
-    def __init__(self, job: JobSpec, device: str = "cpu", threads: int | None = None,
-                 on_batch: BatchHook | None = None):
+    def __init__(
+        self,
+        job: JobSpec,
+        device: str = "cpu",
+        threads: int | None = None,
+        on_batch: BatchHook | None = None,
+    ):
         import torch
 
         from musilingo.generation import GenerationOptions
@@ -175,8 +231,9 @@ class GenerateStage:
         self.model, _ = load_model(job.model, device, job.llm)
         if job.window_s:
             self.model.config.window_s = job.window_s
-        self.options = GenerationOptions.named(job.decoding,
-                                               job.max_new_tokens or self.model.config.max_new_tokens)
+        self.options = GenerationOptions.named(
+            job.decoding, job.max_new_tokens or self.model.config.max_new_tokens
+        )
 
     def _answer(self, clips: list[list[np.ndarray]]) -> list[tuple[str | None, list[str]]]:
         import torch
@@ -184,9 +241,13 @@ class GenerateStage:
         from musilingo.prompts import Turn
 
         feats = [[torch.from_numpy(np.asarray(f)) for f in windows] for windows in clips]
-        return self.model.answer_features(feats, [[Turn(self.job.prompt)] for _ in clips],
-                                          self.options, self.job.batch_size,
-                                          whole_track=self.job.whole_track)
+        return self.model.answer_features(
+            feats,
+            [[Turn(self.job.prompt)] for _ in clips],
+            self.options,
+            self.job.batch_size,
+            whole_track=self.job.whole_track,
+        )
 
     def __call__(self, batch: Batch) -> Batch:
         sources = [str(s) for s in batch["source"]]
@@ -199,7 +260,9 @@ class GenerateStage:
         try:
             answers = dict(zip(order, self._answer([prepared[i][2] for i in order])))
         except Exception:  # noqa: BLE001 - find the file that breaks the batch
-            log.warning("answering a batch of %d files failed; answering them one by one", len(order))
+            log.warning(
+                "answering a batch of %d files failed; answering them one by one", len(order)
+            )
             for i in order:
                 try:
                     answers[i] = self._answer([prepared[i][2]])[0]
@@ -212,7 +275,64 @@ class GenerateStage:
                 continue
             duration, spans, _ = prepared[i]
             track, window_texts = answers[i]
-            rows.append(_pack(answer_rows(source, self.job.prompt, duration, spans, track, window_texts)))
+            rows.append(
+                _pack(answer_rows(source, self.job.prompt, duration, spans, track, window_texts))
+            )
+        return {"source": _column(sources), "rows": _column(rows), "error": _column(errors)}
+
+
+class AnalyzeStage:
+    """Measure the facts of a batch of files (``musilingo.analysis``; its taggers loaded once per
+    actor, on first use). In: ``source``, ``location``. Out: ``source``, ``rows``, ``error``."""
+
+    def __init__(
+        self,
+        job: JobSpec,
+        device: str = "cpu",
+        threads: int | None = None,
+        on_batch: BatchHook | None = None,
+    ):
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.job, self.on_batch = job, on_batch
+
+    def __call__(self, batch: Batch) -> Batch:
+        import json
+
+        from musilingo.analysis.pipeline import MAX_DURATION_S, analyze_file
+
+        sources = [str(s) for s in batch["source"]]
+        if self.on_batch:
+            self.on_batch(sources)
+        rows, errors = [], []
+        for source, location in zip(sources, batch["location"]):
+            location = str(location)
+            try:
+                facts = analyze_file(
+                    location[len("file://") :] if location.startswith("file://") else location,
+                    with_tags=self.job.analysis_tags,
+                    max_duration_s=self.job.max_duration_s or MAX_DURATION_S,
+                )
+                rows.append(
+                    _pack(
+                        [
+                            {
+                                "scope": "track",
+                                "source": source,
+                                "facts": json.dumps(facts.to_dict(), ensure_ascii=False),
+                                "summary": facts.summary(),
+                                "error": None,
+                            }
+                        ]
+                    )
+                )
+                errors.append("")
+            except Exception as e:  # noqa: BLE001 - a file's problem is recorded, the rest go on
+                problem = _problem(e).replace(location, source)
+                rows.append(_pack(error_rows(self.job, source, problem)))
+                errors.append(problem)
         return {"source": _column(sources), "rows": _column(rows), "error": _column(errors)}
 
 
@@ -224,5 +344,8 @@ def write_stage(batch: Batch, out: str, fmt: str) -> Batch:
     rows = [r for packed in batch["rows"] for r in pickle.loads(packed)]
     shard = ShardSink(out, fmt).write(rows) or ""
     n = len(batch["source"])
-    return {"source": _column([str(s) for s in batch["source"]]),
-            "error": _column([str(e) for e in batch["error"]]), "shard": _column([shard] * n)}
+    return {
+        "source": _column([str(s) for s in batch["source"]]),
+        "error": _column([str(e) for e in batch["error"]]),
+        "shard": _column([shard] * n),
+    }
