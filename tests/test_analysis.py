@@ -179,7 +179,7 @@ def test_summary_exact():
 
 
 def test_analyze_command_exit_codes_and_json(tmp_path, capsys):
-    from musilingo.analysis.command import analyze_command
+    from musilingo.cli.commands import analyze_command
 
     good = tmp_path / "clicks.wav"
     sf.write(good, click_track(100.0)[0], SR)
@@ -205,7 +205,7 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = ("import sys, musilingo.analysis, musilingo.analysis.facts, musilingo.analysis.command; "
+    code = ("import sys, musilingo.analysis, musilingo.analysis.facts; "
             "print(any(m in sys.modules for m in ('librosa', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -283,6 +283,8 @@ def test_cli_engine_flags(capsys, wav_factory):
     assert main(["ask", clip, "Q?", "--engine", "ray", "--out", "x", "--device", "cuda:0"]) == 2
     assert "--gpus-per-worker" in capsys.readouterr().err
     assert main(["caption", clip, "--engine", "ray", "--out", "x", "--workers", "0"]) == 2
+    assert main(["analyze", clip, "--engine", "ray", "--no-tags"]) == 2  # no --out folder
+    assert "--out FOLDER" in capsys.readouterr().err
 
 
 def test_analyze_rows_are_the_analyze_command_facts(clips):

@@ -3,8 +3,9 @@ real-world tags, each with a confidence (``musilingo analyze``).
 
 One module per fact (:mod:`.tempo`, :mod:`.meter`, :mod:`.key`, :mod:`.tags`, :mod:`.loudness`)
 reads the shared measurements of :mod:`.frontend`; :mod:`.facts` holds the typed result and its
-one-line summary; :mod:`.pipeline` wires them; :mod:`.command` is the CLI entry. Importing this
-package loads neither librosa nor torch.
+one-line summary; :mod:`.pipeline` wires them. The CLI entry is
+``musilingo.cli.commands.analyze_command``. Importing this package loads neither librosa nor
+torch.
 """
 
 from __future__ import annotations

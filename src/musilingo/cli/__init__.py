@@ -47,7 +47,7 @@ COMMANDS: dict = {
     "features": ("musilingo.cli.commands:features_command",
                  "fill the pooled-feature cache for a manifest (resumable)"),
     "serve": ("musilingo.serve.command:serve_command", "HTTP API and browser page for one model"),
-    "analyze": ("musilingo.analysis.command:analyze_command",
+    "analyze": ("musilingo.cli.commands:analyze_command",
                 "measure tempo, beats, meter, key, loudness and tags of audio files"),
     "data": {
         "render": ("musilingo.data.render:render_command",

@@ -1,5 +1,6 @@
-"""The model-facing subcommands: ``caption``, ``ask``, ``chat``, ``convert``, ``demo`` and
-``features`` (filling the feature cache of :mod:`musilingo.features`).
+"""The model-facing subcommands: ``caption``, ``ask``, ``chat``, ``convert``, ``demo``,
+``features`` (filling the feature cache of :mod:`musilingo.features`) and ``analyze`` (the
+measured facts of :mod:`musilingo.analysis`).
 
 Each is a typed function whose signature and docstring are its command line
 (:mod:`musilingo.cli.parser`); tests and scripts call them directly. They print results (plain
@@ -450,3 +451,75 @@ def features_command(manifest: str, out: str, model: str | None = None, encoder:
     else:
         print(", ".join(f"{k} {v}" for k, v in summary.items()))
     return 1 if stats["errors"] else 0
+
+
+def _facts_text(path: str, facts) -> str:
+    """The readable block ``musilingo analyze`` prints for one file."""
+    t, m, k, lo = facts.tempo, facts.meter, facts.key, facts.loudness
+    lines = [f"{path}", f"  {facts.summary()}",
+             f"  tempo: {t.bpm:.1f} bpm (confidence {t.confidence:.2f}; librosa's stock estimate "
+             f"{t.stock_bpm:.1f}), {len(t.beats)} beats, {len(t.downbeats)} downbeats",
+             f"  meter: {m.signature}, {m.feel} (confidence {m.confidence:.2f}; feel "
+             f"{m.feel_confidence:.2f})",
+             f"  key: {k.tonic} {k.mode} (confidence {k.confidence:.2f}; correlation "
+             f"{k.correlation:.2f} with the {k.profile} profile{'' if k.tonal else '; not tonal'})",
+             f"  loudness: {lo.lufs:.1f} LUFS, range {lo.loudness_range_lu:.1f} LU ({lo.dynamics}), "
+             f"peak {lo.peak_dbfs:.1f} dBFS"]
+    if facts.tags is not None:
+        g = facts.tags
+        named = ", ".join(f"{x.name} {x.probability:.2f}" for x in g.tags) or "none"
+        lines.append(f"  tags: {named}")
+        lines.append(f"  vocals: {'yes' if g.vocals else 'no'} (voice-tag probability "
+                     f"{g.vocal_probability:.2f})")
+    return "\n".join(lines)
+
+
+def analyze_command(files: list[str], as_json: bool = False, tags: bool = True,
+                    max_duration: float = 600.0, out: str | None = None,
+                    engine: Engine = "plain", ray: RayOptions | None = None) -> int:
+    """Measure tempo (with beats and downbeats), meter, key, loudness and real-world tags of
+    audio files, each with a confidence.
+
+    Args:
+        files: audio files (any format ffmpeg or libsndfile reads).
+        as_json: print one JSON object per file ({"file": ..., "facts": {...}, "summary": ...},
+            or {"file": ..., "error": ...}) instead of text.
+        tags: run the musicnn taggers (real-world tags and the vocals fact); --no-tags is
+            about twice as fast.
+        max_duration: longest file accepted, in seconds.
+        out: with --engine ray: the output folder (required), one row of facts per file in
+            sharded files under OUT/rows; a rerun skips the files already done.
+        engine: plain analyses here, file after file; ray runs a Ray Data job (pip install
+            'musilingo[scale]'): a local Ray, or the cluster of --address.
+        ray: the Ray engine.
+
+    Returns:
+        0 when every file was analysed, 1 when some failed (each failure is printed on stderr,
+        naming the file).
+    """
+    if engine == "ray":
+        from musilingo.scale.job import JobSpec
+
+        _check_engine("ray", out)
+        job = JobSpec(task="analyze", max_duration_s=max_duration, analysis_tags=tags)
+        return run_ray_job(job, files, out, ray, as_json)
+    _check_engine(engine, None)
+    from musilingo.analysis.pipeline import analyze_file
+
+    failed = 0
+    for path in files:
+        try:
+            facts = analyze_file(path, with_tags=tags, max_duration_s=max_duration)
+        except MusiLingoError as e:
+            failed += 1
+            print(f"musilingo analyze: {e}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"file": str(path), "error": str(e)}, ensure_ascii=False),
+                      flush=True)
+            continue
+        if as_json:
+            print(json.dumps({"file": str(path), "facts": facts.to_dict(),
+                              "summary": facts.summary()}, ensure_ascii=False), flush=True)
+        else:
+            print(_facts_text(str(path), facts), flush=True)
+    return EXIT_PARTIAL if failed else EXIT_OK
