@@ -59,6 +59,8 @@ def test_every_flag_has_help_and_every_command_a_description(words, capsys):
     (["ask"], "--decoding", {"greedy", "paper", "beam"}),
     (["chat"], "--decoding", {"greedy", "paper", "beam"}),
     (["serve"], "--decoding", {"greedy", "paper", "beam"}),
+    (["serve"], "--precision", {"auto", "float32", "bfloat16", "int8", "int8-dynamic"}),
+    (["eval"], "--precision", {"auto", "float32", "bfloat16", "int8", "int8-dynamic"}),
 ])
 def test_choices_are_listed(words, flag, choices):
     from musilingo.generation import DECODINGS, GenerationOptions

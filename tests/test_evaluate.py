@@ -166,6 +166,15 @@ def test_other_settings_in_the_same_folder_are_refused(dataset, tmp_path, counte
                               max_new_tokens=3, bertscore=False, limit=1)
 
 
+
+def test_precision_is_recorded_and_another_is_refused(dataset, tmp_path, counted_generate):
+    out = tmp_path / "p"
+    kw = dict(task="qa", protocols=["mullama"], max_new_tokens=2, bertscore=False, limit=1)
+    _eval("tiny", dataset, str(out), precision="float32", **kw)
+    assert json.loads((out / "run.json").read_text())["precision"] == "float32"
+    with pytest.raises(ConfigError, match="precision: 'float32' -> 'int8'"):
+        _eval("tiny", dataset, str(out), precision="int8", **kw)
+
 def test_no_audio_prompt_renders_zero_audio_tokens(tiny_model):
     import torch
 

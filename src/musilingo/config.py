@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from musilingo.errors import CheckpointError, ConfigError
+from musilingo.generation import PRECISIONS
 from musilingo.projector import PROJECTOR_KINDS
 
 ENCODER_NAMES = ("mert", "random-mert", "musicnn", "basic-pitch", "composite")
@@ -107,7 +108,6 @@ class LLMConfig:
             self.lora = LoraConfig(**self.lora)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16", "int8", "int8-dynamic")
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """How text is decoded: :class:`GenerationOptions` and its named presets (``greedy``, ``paper``,
-``beam``), the one list of decoding names that the CLI, the server and evaluation offer.
+``beam``), the one list of decoding names that the CLI, the server and evaluation offer, and the
+one list of weight precisions an inference model can decode in (``Precision``).
 
 No torch here (the CLI reads the names without loading a model); :meth:`MusiLingo.generate
 <musilingo.model.MusiLingo.generate>` applies the options.
@@ -15,6 +16,10 @@ from musilingo.errors import ConfigError
 #: greedy; paper = sampling T=0.1 top_p=0.5 as published; beam = 4 beams
 Decoding = Literal["greedy", "paper", "beam"]
 DECODINGS: tuple[str, ...] = get_args(Decoding)
+#: auto (the LLM's own dtype) | float32 | bfloat16 | int8 (weight-only, CPU) |
+#: int8-dynamic (CPU, torch.ao dynamic quantisation; loses accuracy, see docs/usage.md)
+Precision = Literal["auto", "float32", "bfloat16", "int8", "int8-dynamic"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 @dataclass

@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from musilingo.config import PRECISIONS, LLMConfig
+from musilingo.config import LLMConfig
+from musilingo.generation import PRECISIONS
 from musilingo.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from musilingo.errors import ConfigError, MusiLingoError
-from musilingo.generation import Decoding
+from musilingo.generation import Decoding, Precision
 from musilingo.scale.options import RayOptions
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -48,7 +48,7 @@ class ModelSource:
     """cpu, cuda or cuda:N (default: cuda when available)"""
     llm: str | None = None
     """replace the model's LLM (a folder or hub id), e.g. a Vicuna-7B folder for paper"""
-    precision: Literal["auto", "float32", "bfloat16", "int8", "int8-dynamic"] | None = None
+    precision: Precision | None = None
     """weights greedy answers are decoded with: auto = the LLM's own dtype; bfloat16; int8 and
     int8-dynamic run on CPU only (docs/usage.md says what each costs in quality) (default: the
     model's config)"""

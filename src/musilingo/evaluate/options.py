@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from musilingo.errors import ConfigError
-from musilingo.generation import Decoding
+from musilingo.generation import Decoding, Precision
 from musilingo.metrics.score import Protocol
 
 Task = Literal["caption", "qa", "attributes"]
@@ -37,6 +37,9 @@ class EvalOptions:
     (:meth:`musilingo.model.GenerationOptions.named`)"""
     max_new_tokens: int | None = None
     """generation length limit; None = the model config's"""
+    precision: Precision | None = None
+    """weights greedy answers are decoded with (None = the model config's; int8 is faster on CPU,
+    see docs/usage.md for what it costs); recorded in run.json"""
     bertscore: bool = True
     """compute BERTScore in the text protocols"""
     bertscore_model: str | None = None

@@ -79,7 +79,8 @@ def eval_command(data: str, *, out: str, model: str = "default",
     out_dir.mkdir(parents=True, exist_ok=True)
     check_run(out_dir, {"model": model, "data": str(Path(data).resolve()), "task": opts.task,
                         "split": opts.split, "decoding": opts.decoding,
-                        "max_new_tokens": opts.max_new_tokens, "musilingo_version": __version__})
+                        "max_new_tokens": opts.max_new_tokens, "precision": opts.precision,
+                        "musilingo_version": __version__})
     pred_path = out_dir / "predictions.jsonl"
     done = load_predictions(pred_path)
 
@@ -89,7 +90,7 @@ def eval_command(data: str, *, out: str, model: str = "default",
 
     from musilingo.model import load_model
 
-    m, notes = load_model(model, device)
+    m, notes = load_model(model, device, precision=opts.precision)
     for note in notes:
         log.warning("%s", note)
     gen = GenerationOptions.named(opts.decoding, opts.max_new_tokens or m.config.max_new_tokens)
