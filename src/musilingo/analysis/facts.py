@@ -14,6 +14,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+#: tag names about the voice (both heads): the vocals fact speaks for them in the summary
+VOICE_TAGS = frozenset({
+    "vocal", "vocals", "singing", "voice", "male", "female", "woman", "man", "male vocal",
+    "female vocal", "male voice", "female voice", "choir", "choral", "opera", "male vocalists",
+    "female vocalists", "female vocalist", "no vocals", "no vocal", "no voice",
+})  # fmt: skip
+NO_VOICE_TAGS = ("no vocals", "no vocal", "no voice")
+
 SURE_FROM = 0.85  # confidence >= 0.85: "sure"
 FAIRLY_SURE_FROM = 0.6  # 0.6 <= confidence < 0.85: "fairly sure"; below: "unsure"
 SUMMARY_MAX_TAGS = 5  # tags named in the summary line, strongest first
@@ -169,8 +177,6 @@ class Facts:
         line = (f"Measured: {round(t.bpm)} bpm ({confidence_word(t.confidence)}), "
                 f"{m.signature} ({confidence_word(m.confidence)}), {key}")
         if self.tags is not None:
-            from musilingo.analysis.tags import VOICE_TAGS
-
             names: list[str] = []
             for tag in self.tags.tags:
                 n = tag.name.lower()

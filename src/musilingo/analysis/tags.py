@@ -25,15 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from musilingo.analysis import fitted
-from musilingo.analysis.facts import Tag, Tags
+from musilingo.analysis.facts import NO_VOICE_TAGS, VOICE_TAGS, Tag, Tags
 
 HEADS = {"MTT": "MTT_musicnn", "MSD": "MSD_musicnn"}
-VOICE_TAGS = frozenset({
-    "vocal", "vocals", "singing", "voice", "male", "female", "woman", "man", "male vocal",
-    "female vocal", "male voice", "female voice", "choir", "choral", "opera", "male vocalists",
-    "female vocalists", "female vocalist", "no vocals", "no vocal", "no voice",
-})  # fmt: skip
-NO_VOICE_TAGS = ("no vocals", "no vocal", "no voice")
 VOCAL_EVIDENCE_TAGS = tuple(sorted(VOICE_TAGS - set(NO_VOICE_TAGS) - {
     "male vocalists", "female vocalists", "female vocalist"}))  # the MTT ones
 DEFAULT_THRESHOLD = 0.5
