@@ -30,6 +30,7 @@ import time
 import uuid
 from pathlib import Path, PurePosixPath
 
+from musilingo.data.manifest import atomic_write_bytes
 from musilingo.errors import ConfigError, MusiLingoError
 from musilingo.scale.inputs import is_uri
 
@@ -126,18 +127,7 @@ class ShardSink:
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
             return
-        parent, name = os.path.split(path)
-        tmp = os.path.join(parent, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(path, data)
 
     def write(self, rows: list[dict]) -> str | None:
         """Write ``rows`` as one new shard (atomically); returns its path (None for no rows).
