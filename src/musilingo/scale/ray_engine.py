@@ -172,37 +172,24 @@ def _run(
     )
     pool = ray.data.ActorPoolStrategy
     first = AnalyzeStage if job.task == "analyze" else EncodeStage
-    ds = ds.map_batches(
-        first,
-        batch_size=bs,
-        batch_format="numpy",
-        compute=pool(size=n_enc),
-        num_cpus=cpus,
-        num_gpus=res.gpus_per_encoder or None,
-        fn_constructor_kwargs=dict(
-            job=job,
-            threads=threads,
-            device="cuda" if res.gpus_per_encoder else "cpu",
-            on_batch=on_batch if final else None,
-        ),
-        **retry,
-    )
-    if not final:
-        ds = ds.map_batches(
-            GenerateStage,
+    def stage(ds, cls, actors: int, gpus: float, hook: BatchHook | None):
+        """``ds`` through a pool of ``actors`` actors of stage ``cls``, each with ``gpus``."""
+        return ds.map_batches(
+            cls,
             batch_size=bs,
             batch_format="numpy",
-            compute=pool(size=res.workers),
+            compute=pool(size=actors),
             num_cpus=cpus,
-            num_gpus=res.gpus_per_worker or None,
+            num_gpus=gpus or None,
             fn_constructor_kwargs=dict(
-                job=job,
-                threads=threads,
-                device="cuda" if res.gpus_per_worker else "cpu",
-                on_batch=on_batch,
+                job=job, threads=threads, device="cuda" if gpus else "cpu", on_batch=hook
             ),
             **retry,
         )
+
+    ds = stage(ds, first, n_enc, res.gpus_per_encoder, on_batch if final else None)
+    if not final:
+        ds = stage(ds, GenerateStage, res.workers, res.gpus_per_worker, on_batch)
     ds = ds.map_batches(
         write_stage,
         batch_size=res.shard_files,

@@ -118,7 +118,25 @@ def feature_rows(source: str, spans: list, features: list[np.ndarray]) -> list[d
     ]
 
 
-class EncodeStage:
+class _Stage:
+    """What every stage actor sets up first: torch's thread count (``threads``: its share of
+    the node's CPUs), the job, the device and the per-batch hook (tests inject failures there)."""
+
+    def __init__(
+        self,
+        job: JobSpec,
+        device: str = "cpu",
+        threads: int | None = None,
+        on_batch: BatchHook | None = None,
+    ):
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.job, self.device, self.on_batch = job, device, on_batch
+
+
+class EncodeStage(_Stage):
     """Decode, window and encode a batch of files with the job's encoder (held once per actor).
 
     In: ``source``, ``location``. Out: ``source``, ``payload``, ``error`` (or, for a ``features``
@@ -132,13 +150,9 @@ class EncodeStage:
         threads: int | None = None,
         on_batch: BatchHook | None = None,
     ):
-        import torch
-
         from musilingo.features import feature_spec_from
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.job, self.device, self.on_batch = job, device, on_batch
+        super().__init__(job, device, threads, on_batch)
         spec = feature_spec_from(job.model)
         self.spec = replace(spec, window_s=job.window_s) if job.window_s else spec
         self.spec.encoder.to(device)
@@ -207,7 +221,7 @@ class EncodeStage:
         return out
 
 
-class GenerateStage:
+class GenerateStage(_Stage):
     """Answer a batch of encoded files with the model (held once per actor).
 
     In: ``source``, ``payload``, ``error``. Out: ``source``, ``rows``, ``error``.
@@ -220,14 +234,10 @@ class GenerateStage:
         threads: int | None = None,
         on_batch: BatchHook | None = None,
     ):
-        import torch
-
         from musilingo.generation import GenerationOptions
         from musilingo.model import load_model
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.job, self.on_batch = job, on_batch
+        super().__init__(job, device, threads, on_batch)
         self.model, _ = load_model(job.model, device, job.llm)
         if job.window_s:
             self.model.config.window_s = job.window_s
@@ -281,22 +291,9 @@ class GenerateStage:
         return {"source": _column(sources), "rows": _column(rows), "error": _column(errors)}
 
 
-class AnalyzeStage:
+class AnalyzeStage(_Stage):
     """Measure the facts of a batch of files (``musilingo.analysis``; its taggers loaded once per
     actor, on first use). In: ``source``, ``location``. Out: ``source``, ``rows``, ``error``."""
-
-    def __init__(
-        self,
-        job: JobSpec,
-        device: str = "cpu",
-        threads: int | None = None,
-        on_batch: BatchHook | None = None,
-    ):
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        self.job, self.on_batch = job, on_batch
 
     def __call__(self, batch: Batch) -> Batch:
         import json
