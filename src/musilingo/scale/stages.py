@@ -120,7 +120,8 @@ def feature_rows(source: str, spans: list, features: list[np.ndarray]) -> list[d
 
 class _Stage:
     """What every stage actor sets up first: torch's thread count (``threads``: its share of
-    the node's CPUs), the job, the device and the per-batch hook (tests inject failures there)."""
+    the node's CPUs), the job, the device and the per-batch hook (tests inject failures there);
+    then :meth:`setup` loads what the stage holds."""
 
     def __init__(
         self,
@@ -134,6 +135,10 @@ class _Stage:
 
             torch.set_num_threads(threads)
         self.job, self.device, self.on_batch = job, device, on_batch
+        self.setup()
+
+    def setup(self) -> None:
+        """Load what the stage holds for its lifetime (a model, an encoder); nothing here."""
 
 
 class EncodeStage(_Stage):
@@ -143,19 +148,13 @@ class EncodeStage(_Stage):
     job, the final ``rows``).
     """
 
-    def __init__(
-        self,
-        job: JobSpec,
-        device: str = "cpu",
-        threads: int | None = None,
-        on_batch: BatchHook | None = None,
-    ):
+    def setup(self) -> None:
         from musilingo.features import feature_spec_from
 
-        super().__init__(job, device, threads, on_batch)
+        job = self.job
         spec = feature_spec_from(job.model)
         self.spec = replace(spec, window_s=job.window_s) if job.window_s else spec
-        self.spec.encoder.to(device)
+        self.spec.encoder.to(self.device)
 
     def _encode(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         out = []
@@ -227,18 +226,12 @@ class GenerateStage(_Stage):
     In: ``source``, ``payload``, ``error``. Out: ``source``, ``rows``, ``error``.
     """
 
-    def __init__(
-        self,
-        job: JobSpec,
-        device: str = "cpu",
-        threads: int | None = None,
-        on_batch: BatchHook | None = None,
-    ):
+    def setup(self) -> None:
         from musilingo.generation import GenerationOptions
         from musilingo.model import load_model
 
-        super().__init__(job, device, threads, on_batch)
-        self.model, _ = load_model(job.model, device, job.llm)
+        job = self.job
+        self.model, _ = load_model(job.model, self.device, job.llm)
         if job.window_s:
             self.model.config.window_s = job.window_s
         self.options = GenerationOptions.named(
