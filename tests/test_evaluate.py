@@ -64,10 +64,10 @@ def counted_generate(monkeypatch, tiny_model):
     calls = {"n": 0, "answers": 0}
     real = tiny_model.generate
 
-    def generate(features, conversations, options=None):
+    def generate(features, conversations, options=None, facts=None):
         calls["n"] += 1
         calls["answers"] += len(features)
-        return real(features, conversations, options)
+        return real(features, conversations, options, facts=facts)
 
     monkeypatch.setattr(tiny_model, "generate", generate)
     return calls

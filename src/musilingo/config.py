@@ -165,6 +165,9 @@ class ModelConfig:
     loudness_lufs: float | None = None
     """normalise each window to this integrated loudness (LUFS) before the encoder, so that the
     playback level does not change the answer; None = audio as recorded (the paper)"""
+    facts: bool = False
+    """read the measured facts (``musilingo.analysis``: tempo, meter, key, tags, vocals) as one
+    line after the audio tokens; the analysis runs once per window, next to the encoder"""
     max_new_tokens: int = 128
     """default generation length"""
     trained: bool = False
@@ -185,6 +188,8 @@ class ModelConfig:
             self.inference = InferenceConfig(**self.inference)
         if self.prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"unknown prompt style {self.prompt_style!r}; choose one of {PROMPT_STYLES}")
+        if self.facts and self.prompt_style == "plain":
+            raise ConfigError("facts need a prompt style with an instruction (chat or musilingo), not plain")
         if self.pool_window < 1:
             raise ConfigError("pool_window must be >= 1")
         if self.window_s <= 0:

@@ -8,7 +8,10 @@ Layout: ``ROOT/<key hash>/key.json`` (the spec's key), ``index.json`` (clip id -
 another encoder or pooling is never read by mistake, and ``key.json`` is checked on open as well.
 Shards and the index are written atomically; a killed job loses at most the shard it was filling
 and resumes with the clips that are not in the index. Clips that cannot be decoded are listed in
-``errors.jsonl`` and skipped. This module does not train.
+``errors.jsonl`` and skipped. A spec with ``facts`` also keeps each window's measured facts
+(:mod:`musilingo.analysis`) in ``facts.jsonl`` beside the shards: one line per clip, appended
+and fsynced, so the analysis runs once per window like the encoder (a torn last line is ignored
+and redone). This module does not train.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from musilingo.analysis.facts import Facts
 from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
 from musilingo.data.manifest import Record, append_jsonl, atomic_write_text
 from musilingo.encoders.base import Encoder, encode_pooled
@@ -50,6 +54,8 @@ class FeatureSpec:
     """analysis window in seconds; longer audio is encoded window by window"""
     loudness_lufs: float | None = None
     """normalise each window to this loudness before the encoder; None = as recorded"""
+    facts: bool = False
+    """also measure each window's facts (not part of the key: facts sit beside the features)"""
 
     def key(self) -> dict:
         """The cache key: every setting above, the encoder by its ``cache_key()``."""
@@ -65,6 +71,20 @@ class FeatureSpec:
         per clip [n_tokens, D]."""
         return encode_pooled(self.encoder, clips, self.pool_window, device,
                              loudness_lufs=self.loudness_lufs)
+
+    def measure(self, clips: Sequence[np.ndarray]) -> list[Facts | None]:
+        """The measured facts of mono windows at ``encoder.sample_rate``, as recorded (before any
+        loudness normalisation); None for a window the analysis cannot measure (shorter than
+        2 s, silent)."""
+        from musilingo.analysis import analyze
+
+        out: list[Facts | None] = []
+        for c in clips:
+            try:
+                out.append(analyze(c, self.encoder.sample_rate))
+            except ValueError:
+                out.append(None)
+        return out
 
 
 def key_hash(key: dict) -> str:
@@ -87,6 +107,35 @@ class FeatureCache:
         index_file = self.dir / "index.json"
         self.index: dict[str, str] = json.loads(index_file.read_text()) if index_file.is_file() else {}
         self._shards: dict[str, dict[str, torch.Tensor]] = {}
+        self._facts: dict[str, list[dict | None]] | None = None
+
+    # ------------------------------------------------------------- measured facts (facts.jsonl)
+    def _facts_table(self) -> dict[str, list[dict | None]]:
+        if self._facts is None:
+            self._facts = {}
+            path = self.dir / "facts.jsonl"
+            if path.is_file():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        row = json.loads(line)
+                        self._facts[row["id"]] = row["windows"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line torn by a kill: that clip is measured again
+        return self._facts
+
+    def has_facts(self, clip_id: str) -> bool:
+        return clip_id in self._facts_table()
+
+    def facts(self, clip_id: str) -> list[Facts | None]:
+        """The clip's measured facts per window (None for a window that could not be measured)."""
+        return [None if d is None else Facts.from_dict(d) for d in self._facts_table()[clip_id]]
+
+    def put_facts(self, items: dict[str, list[Facts | None]]) -> None:
+        table = self._facts_table()
+        for clip_id, windows in items.items():
+            row = [None if f is None else f.to_dict() for f in windows]
+            append_jsonl(self.dir / "facts.jsonl", {"id": clip_id, "windows": row})
+            table[clip_id] = row
 
     def __contains__(self, clip_id: str) -> bool:
         return clip_id in self.index
@@ -126,10 +175,11 @@ def build_feature_cache(spec: FeatureSpec, records: Iterable[Record], root: str 
                         batch_size: int = 8, device: str = "cpu", progress: bool = True,
                         max_duration_s: float | None = MAX_DURATION_S,
                         ) -> tuple[FeatureCache, dict]:
-    """Encode every record not yet cached; returns the cache and stats (clips/s, errors)."""
+    """Encode every record not yet cached (and measure its facts when ``spec.facts``); returns
+    the cache and stats (clips/s, errors)."""
     encoder = spec.encoder
     cache = FeatureCache(root, spec)
-    todo = [r for r in records if r.id not in cache]
+    todo = [r for r in records if r.id not in cache or (spec.facts and not cache.has_facts(r.id))]
     stats = {"cached_before": len(cache), "encoded": 0, "errors": 0, "seconds": 0.0, "audio_s": 0.0,
              "failed": {}}
     bar = None
@@ -153,7 +203,12 @@ def build_feature_cache(spec: FeatureSpec, records: Iterable[Record], root: str 
                 log.warning("%s", e)
                 continue
             stats["audio_s"] += len(samples) / sr
-            for w in split_windows(samples, sr, spec.window_s):
+            windows = split_windows(samples, sr, spec.window_s)
+            if spec.facts and not cache.has_facts(r.id):
+                cache.put_facts({r.id: spec.measure([w.samples for w in windows])})
+            if r.id in cache:
+                continue
+            for w in windows:
                 clips.append(w.samples)
                 owners.append(r.id)
         if clips:
@@ -192,6 +247,6 @@ def feature_spec_from(name: str) -> FeatureSpec:
     if name in PRESETS or Path(name).is_dir():
         cfg, _ = resolve_config(name)
         return FeatureSpec(build_encoder(cfg.encoder), cfg.pool_window, cfg.window_s,
-                           cfg.loudness_lufs)
+                           cfg.loudness_lufs, cfg.facts)
     enc_cfg = encoder_config_from_spec(name)
     return FeatureSpec(build_encoder(enc_cfg), default_pool_window(enc_cfg))

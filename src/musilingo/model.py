@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from musilingo import __version__
+from musilingo.analysis.facts import Facts, merge_facts
 from musilingo.audio import MAX_DURATION_S, check_samples, load_audio, split_windows
 from musilingo.config import ModelConfig, resolve_config
 from musilingo.encoders import build_encoder
@@ -63,12 +64,15 @@ class Answer:
     end_s: float | None = None
     windows: list["Answer"] = field(default_factory=list)
     error: str | None = None
+    facts: str | None = None
+    """the measured-facts line the model read (models with ``config.facts`` only)"""
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["windows"] = [w.to_json() for w in self.windows]
-        if not d["windows"]:
-            del d["windows"]
+        for k in ("windows", "facts"):
+            if not d[k]:
+                del d[k]
         return d
 
 
@@ -80,6 +84,8 @@ class PreparedAudio:
     duration_s: float
     spans: list[tuple[float, float]]
     features: list[torch.Tensor]  # per window: [n_tokens, feature_dim]
+    facts: list[Facts | None] = field(default_factory=list)
+    """per window, when the model reads measured facts (``config.facts``); else empty"""
 
 
 class MusiLingo(nn.Module):
@@ -227,7 +233,7 @@ class MusiLingo(nn.Module):
     def feature_spec(self) -> FeatureSpec:
         """What decides this model's audio features (encoder, pooling, window, loudness)."""
         c = self.config
-        return FeatureSpec(self.encoder, c.pool_window, c.window_s, c.loudness_lufs)
+        return FeatureSpec(self.encoder, c.pool_window, c.window_s, c.loudness_lufs, c.facts)
 
     def pooled_features(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Encode and pool a batch of mono clips at ``encoder.sample_rate``: per clip [n, D]."""
@@ -261,26 +267,45 @@ class MusiLingo(nn.Module):
             plan.append((None, self.track_features(windows)))
         return plan
 
+    def facts_line(self, windows: Sequence[Facts | None], window: int | None) -> str | None:
+        """The facts line the prompt carries for one entry of :meth:`answer_plan`: the window's
+        facts, or for the whole track (``window`` None) the windows' facts merged
+        (:func:`musilingo.analysis.facts.merge_facts`). None when the model reads no facts or
+        none could be measured."""
+        if not self.config.facts:
+            return None
+        if window is not None:
+            f = windows[window] if window < len(windows) else None
+            return f.summary() if f is not None else None
+        measured = [f for f in windows if f is not None]
+        return merge_facts(measured).summary() if measured else None
+
     def answer_features(self, clips: Sequence[Sequence[torch.Tensor]],
                         conversations: Sequence[list[Turn]],
                         options: GenerationOptions | None = None, batch_size: int = 8,
                         per_window: bool = True, whole_track: bool = True,
+                        facts: Sequence[Sequence[Facts | None]] | None = None,
                         ) -> list[tuple[str | None, list[str]]]:
         """Answer the last turn of each conversation about its clip, from the clip's window
         features (``clips[i]``: a list of [n, D] tensors), following :meth:`answer_plan`, with
-        at most ``batch_size`` answers per :meth:`generate` call.
+        at most ``batch_size`` answers per :meth:`generate` call. A model that reads measured
+        facts needs ``facts[i]``: the clip's facts per window (:meth:`prepare` or a feature
+        cache with facts gives them).
 
         Returns per clip ``(whole-track answer or None, per-window answers)``.
         """
         if len(clips) != len(conversations):
             raise ValueError(f"{len(clips)} clips but {len(conversations)} conversations")
+        if self.config.facts and (facts is None or len(facts) != len(clips)):
+            raise ValueError("this model reads measured facts: pass the facts of each clip's windows")
         jobs = [(c, w, f) for c, windows in enumerate(clips)
                 for w, f in self.answer_plan(windows, per_window, whole_track)]
+        lines = [self.facts_line(facts[c], w) if facts is not None else None for c, w, _ in jobs]
         out: list[tuple[str | None, list[str]]] = [(None, []) for _ in clips]
         for b in range(0, len(jobs), batch_size):
             chunk = jobs[b: b + batch_size]
             texts = self.generate([f for _, _, f in chunk], [conversations[c] for c, _, _ in chunk],
-                                  options)
+                                  options, facts=lines[b: b + batch_size])
             for (c, w, _), text in zip(chunk, texts):
                 if w is None:
                     out[c] = (text, out[c][1])
@@ -327,6 +352,8 @@ class MusiLingo(nn.Module):
             name, samples = item
             wins = split_windows(samples, sr, self.config.window_s)
             out.append(PreparedAudio(name, len(samples) / sr, [(w.start_s, w.end_s) for w in wins], []))
+            if self.config.facts:
+                out[-1].facts = self.feature_spec.measure([w.samples for w in wins])
             jobs += [(len(out) - 1, w.samples) for w in wins]
         for b in range(0, len(jobs), batch_size):
             chunk = jobs[b: b + batch_size]
@@ -338,18 +365,22 @@ class MusiLingo(nn.Module):
     # ------------------------------------------------------------------ features -> LLM inputs
     def build_inputs(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
                      padding_side: str = "left", train_last_only: bool = False,
-                     max_answer_tokens: int | None = None, style=None) -> dict[str, torch.Tensor]:
+                     max_answer_tokens: int | None = None, style=None,
+                     facts: Sequence[str | None] | None = None) -> dict[str, torch.Tensor]:
         """Render prompts, embed them and scatter the projected audio into the audio slots.
 
         features: per sample [n_i, D] pooled encoder features; conversations: per sample a list
-        of turns. Returns inputs_embeds [B, L, H], attention_mask [B, L], position_ids [B, L] and
+        of turns; facts: per sample the measured-facts line after the audio (or None). Returns inputs_embeds [B, L, H], attention_mask [B, L], position_ids [B, L] and
         labels [B, L] (-100 outside the answer tokens).
         """
         style = style or self.prompt
+        facts = list(facts) if facts is not None else [None] * len(features)
+        if len(facts) != len(features):
+            raise ValueError(f"{len(features)} samples but {len(facts)} facts lines")
         rendered = [style.render(conv, self.tokenizer, n_audio=self.projector.num_tokens(len(f)),
                                  train_last_only=train_last_only,
-                                 max_answer_tokens=max_answer_tokens)
-                    for f, conv in zip(features, conversations)]
+                                 max_answer_tokens=max_answer_tokens, facts=line)
+                    for f, conv, line in zip(features, conversations, facts)]
         L = max(len(r) for r in rendered)
         B = len(rendered)
         pad_id = self.tokenizer.pad_token_id
@@ -394,10 +425,12 @@ class MusiLingo(nn.Module):
 
     @torch.no_grad()
     def generate(self, features: Sequence[torch.Tensor], conversations: Sequence[list[Turn]],
-                 options: GenerationOptions | None = None) -> list[str]:
-        """Generate the answer to the last (unanswered) turn of each conversation, batched."""
+                 options: GenerationOptions | None = None,
+                 facts: Sequence[str | None] | None = None) -> list[str]:
+        """Generate the answer to the last (unanswered) turn of each conversation, batched
+        (``facts``: per sample the facts line, for a model that reads them)."""
         options = options or GenerationOptions(max_new_tokens=self.config.max_new_tokens)
-        batch = self.build_inputs(features, conversations, padding_side="left")
+        batch = self.build_inputs(features, conversations, padding_side="left", facts=facts)
         eos = [t for t in {self.tokenizer.eos_token_id} if t is not None]
         if self.config.inference.fast_decode and not options.do_sample and options.num_beams == 1:
             out = self._greedy(batch, options.max_new_tokens, eos)
@@ -487,9 +520,10 @@ class MusiLingo(nn.Module):
                       whole_track: bool) -> Iterator[tuple[int, Answer]]:
         """The answers of one group of :meth:`iter_answers` (``prepared[g]`` is input ``group[g]``)."""
         ok = [g for g, p in enumerate(prepared) if not isinstance(p, AudioError)]
+        facts = [prepared[g].facts for g in ok] if self.config.facts else None
         texts = self.answer_features([prepared[g].features for g in ok],
                                      [[Turn(qs[group[g]])] for g in ok], options, batch_size,
-                                     whole_track=whole_track)
+                                     whole_track=whole_track, facts=facts)
         answered = dict(zip(ok, texts))
         for g, p in enumerate(prepared):
             q = qs[group[g]]
@@ -498,9 +532,10 @@ class MusiLingo(nn.Module):
                 continue
             track, window_texts = answered[g]
             ans = Answer(source=p.source, question=q, text=track, start_s=0.0,
-                         end_s=p.duration_s)
-            ans.windows = [Answer(source=p.source, question=q, text=t, start_s=s, end_s=e)
-                           for (s, e), t in zip(p.spans, window_texts)]
+                         end_s=p.duration_s, facts=self.facts_line(p.facts, None))
+            ans.windows = [Answer(source=p.source, question=q, text=t, start_s=s, end_s=e,
+                                  facts=self.facts_line(p.facts, w))
+                           for w, ((s, e), t) in enumerate(zip(p.spans, window_texts))]
             yield group[g], ans
 
     def caption(self, items: AudioInput | Sequence[AudioInput], **kwargs) -> Answer | list[Answer]:
@@ -537,6 +572,8 @@ class Chat:
         self.model = model
         self.audio = prepared
         self.features = model.track_features(prepared.features)
+        self.facts = model.facts_line(prepared.facts, None)
+        """the facts line the first turn carries (None for a model that reads no facts)"""
         self.turns: list[Turn] = []
         self.max_turns = max_turns
 
@@ -544,7 +581,7 @@ class Chat:
         if not question.strip():
             raise MusiLingoError("empty question")
         turns = self.turns[-(self.max_turns - 1):] + [Turn(question)] if self.max_turns > 1 else [Turn(question)]
-        reply = self.model.generate([self.features], [turns], options)[0]
+        reply = self.model.generate([self.features], [turns], options, facts=[self.facts])[0]
         self.turns = turns[:-1] + [Turn(question, reply)]
         return reply
 

@@ -10,7 +10,10 @@ Styles (saved by name with every checkpoint):
   the answer ends with the template's end-of-turn token.
 - ``plain``: stage-1 caption pretraining: [BOS] + audio + "{caption}\\n", no instruction.
 
-The audio stays in the first turn of a multi-turn chat. :func:`render` returns ids with
+The audio stays in the first turn of a multi-turn chat. A model that reads measured facts
+(``ModelConfig.facts``) gets them as one line right after the audio, before the first question
+(``facts`` of :meth:`PromptStyle.render`, e.g. ``Measured: 96 bpm (sure), 3/4 (unsure), ...``).
+:func:`render` returns ids with
 ``AUDIO_SLOT`` placeholders (expanded to as many positions as the clip has audio tokens), the
 audio mask and the loss mask (True only on answer tokens + end symbol of the turn being trained).
 This module knows nothing about models beyond the tokenizer.
@@ -56,20 +59,24 @@ class PromptStyle:
     def end_symbol(self, tokenizer) -> str:
         raise NotImplementedError
 
-    def pieces(self, turns: list[Turn], tokenizer) -> list[tuple[str, bool]]:
-        """The conversation as (text, is_answer) pieces; AUDIO_MARKER appears once."""
+    def pieces(self, turns: list[Turn], tokenizer, facts: str | None = None) -> list[tuple[str, bool]]:
+        """The conversation as (text, is_answer) pieces; AUDIO_MARKER appears once, followed by
+        the ``facts`` line when given."""
         raise NotImplementedError
 
     def add_bos(self, tokenizer) -> bool:
         return tokenizer.bos_token_id is not None
 
     def render(self, turns: list[Turn], tokenizer, n_audio: int, train_last_only: bool = False,
-               max_answer_tokens: int | None = None) -> Rendered:
+               max_answer_tokens: int | None = None, facts: str | None = None) -> Rendered:
         """Tokenise a conversation; the last turn may have ``answer=None`` (to be generated).
 
         ``max_answer_tokens`` cuts each answer (before the end symbol), as stage 1 cuts captions
-        to 32 tokens. With ``train_last_only`` only the last answer counts in the loss.
+        to 32 tokens. With ``train_last_only`` only the last answer counts in the loss. ``facts``:
+        the measured-facts line that follows the audio (one line; never part of the loss).
         """
+        if facts is not None and (not facts.strip() or "\n" in facts or AUDIO_MARKER in facts):
+            raise ValueError(f"a facts line must be one non-empty line without {AUDIO_MARKER}, got {facts!r}")
         if not turns:
             raise ValueError("a conversation needs at least one turn")
         ids: list[int] = []
@@ -80,7 +87,7 @@ class PromptStyle:
             ids.append(tokenizer.bos_token_id)
             audio.append(False)
             loss.append(False)
-        pieces = self.pieces(turns, tokenizer)
+        pieces = self.pieces(turns, tokenizer, facts)
         n_answers = sum(1 for _, a in pieces if a)
         seen_answers = 0
         for piece, is_answer in pieces:
@@ -128,11 +135,13 @@ class MusilingoStyle(PromptStyle):
     def end_symbol(self, tokenizer) -> str:
         return "###"
 
-    def pieces(self, turns, tokenizer):
+    def pieces(self, turns, tokenizer, facts=None):
         out = []
         for i, t in enumerate(turns):
             # later turns follow an answer that already ends with the "###" separator
             head = f"###Human: <Audio>{AUDIO_MARKER}</Audio> " if i == 0 else "Human: "
+            if i == 0 and facts:
+                head += f"{facts} "
             out.append((f"{head}{t.question} ###Assistant: ", False))
             if t.answer is not None:
                 out.append((t.answer + "###", True))
@@ -153,9 +162,11 @@ class PlainStyle(PromptStyle):
     def end_symbol(self, tokenizer) -> str:
         return "\n"
 
-    def pieces(self, turns, tokenizer):
+    def pieces(self, turns, tokenizer, facts=None):
         if len(turns) != 1:
             raise ValueError("the plain (stage 1) style has exactly one turn")
+        if facts:
+            raise ConfigError("the plain (stage 1) style has no room for a facts line")
         out = [(AUDIO_MARKER, False)]
         if turns[0].answer is not None:
             out.append((turns[0].answer + "\n", True))
@@ -180,7 +191,7 @@ class ChatStyle(PromptStyle):
     def add_bos(self, tokenizer) -> bool:
         return False  # the template writes its own start tokens
 
-    def pieces(self, turns, tokenizer):
+    def pieces(self, turns, tokenizer, facts=None):
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("the chat prompt style needs a tokenizer with a chat template")
         end = self.end_symbol(tokenizer)
@@ -188,7 +199,8 @@ class ChatStyle(PromptStyle):
         out: list[tuple[str, bool]] = []
         prev = ""
         for i, t in enumerate(turns):
-            content = f"{AUDIO_MARKER}\n{t.question}" if i == 0 else t.question
+            head = f"{AUDIO_MARKER}\n{facts}\n" if facts else f"{AUDIO_MARKER}\n"
+            content = head + t.question if i == 0 else t.question
             messages.append({"role": "user", "content": content})
             prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             if not prompt.startswith(prev):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 
 #: tag names about the voice (both heads): the vocals fact speaks for them in the summary
@@ -186,3 +187,73 @@ class Facts:
             names.append("vocals" if self.tags.vocals else "no vocals")
             line += "; tags: " + ", ".join(names)
         return line
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Facts:
+        """The inverse of :meth:`to_dict` (as cached next to the features)."""
+        tags = d.get("tags")
+        return cls(
+            duration_s=d["duration_s"], tempo=Tempo(**d["tempo"]), meter=Meter(**d["meter"]),
+            key=Key(**d["key"]),
+            loudness=Loudness(**{k: (v if v is not None else float("nan"))
+                                 for k, v in d["loudness"].items()}),
+            tags=None if tags is None else Tags([Tag(**t) for t in tags["tags"]], tags["vocals"],
+                                                tags["vocals_confidence"], tags["vocal_probability"]),
+            seconds=d.get("seconds"))
+
+
+def merge_facts(windows: list[Facts]) -> Facts:
+    """One set of facts for a track measured window by window (what a whole-track answer reads).
+
+    Each categorical fact (tempo rounded to 2 bpm, time signature, tonic + mode) takes the value
+    with the largest summed confidence x window length, its confidence the mean over the windows
+    that agree (windows that disagree lower it by their share); tags keep those found in at least
+    half of the track's length, and vocals are present when any window has them. Loudness is the
+    longest window's. A single window is returned as it is.
+    """
+    if not windows:
+        raise ValueError("merge_facts needs at least one window")
+    if len(windows) == 1:
+        return windows[0]
+    total = sum(w.duration_s for w in windows) or 1.0
+
+    def vote(value, conf):
+        score: dict = {}
+        for w in windows:
+            score[value(w)] = score.get(value(w), 0.0) + conf(w) * w.duration_s + 1e-9
+        best = max(score, key=score.get)
+        agree = [w for w in windows if value(w) == best]
+        share = sum(w.duration_s for w in agree) / total
+        return agree, share * sum(conf(w) for w in agree) / len(agree)
+
+    t_agree, t_conf = vote(lambda w: round(w.tempo.bpm / 2), lambda w: w.tempo.confidence)
+    m_agree, m_conf = vote(lambda w: w.meter.signature, lambda w: w.meter.confidence)
+    k_agree, k_conf = vote(lambda w: (w.key.tonal, w.key.tonic, w.key.mode), lambda w: w.key.confidence)
+    t0, m0, k0 = t_agree[0], m_agree[0], k_agree[0]
+    beats, downbeats, start = [], [], 0.0
+    for w in windows:  # beat times on the track's clock
+        beats += [round(b + start, 3) for b in w.tempo.beats]
+        downbeats += [round(b + start, 3) for b in w.tempo.downbeats]
+        start += w.duration_s
+    tags = None
+    if all(w.tags is not None for w in windows):
+        seen: dict[tuple[str, str], tuple[float, Tag]] = {}
+        for w in windows:
+            for g in w.tags.tags:
+                d, best = seen.get((g.source, g.name), (0.0, g))
+                seen[(g.source, g.name)] = (d + w.duration_s, max(best, g, key=lambda x: x.probability))
+        kept = [g for d, g in seen.values() if d >= total / 2]
+        kept.sort(key=lambda g: (-g.probability / g.threshold, g.source, g.name))
+        voiced = [w for w in windows if w.tags.vocals]
+        ref = max(voiced or windows, key=lambda w: w.tags.vocal_probability)
+        tags = Tags(kept, bool(voiced), ref.tags.vocals_confidence, ref.tags.vocal_probability)
+    longest = max(windows, key=lambda w: w.duration_s)
+    return Facts(
+        duration_s=round(total, 3),
+        tempo=Tempo(float(statistics.median(w.tempo.bpm for w in t_agree)), round(t_conf, 4), beats,
+                    downbeats, t0.tempo.stock_bpm),
+        meter=Meter(m0.meter.signature, m0.meter.feel, m0.meter.beats_per_bar, round(m_conf, 4),
+                    m0.meter.feel_confidence),
+        key=Key(k0.key.tonic, k0.key.mode, round(k_conf, 4), k0.key.tonal, k0.key.correlation,
+                k0.key.profile),
+        loudness=longest.loudness, tags=tags)

@@ -37,7 +37,7 @@ def run_model(model, items: Sequence[Item], pred_path: Path, options, batch_size
     try:
         for it in items:
             rid = it.record.id
-            if rid not in features:
+            if rid not in features or (model.config.facts and not features.has_facts(rid)):
                 append_jsonl(pred_path, it.line("model", None, error=failed_audio.get(
                     rid, f"{it.record.audio}: audio could not be encoded")))
                 failed += 1
@@ -46,9 +46,11 @@ def run_model(model, items: Sequence[Item], pred_path: Path, options, batch_size
                 ready.append(it)
         for j in range(0, len(ready), batch_size):
             part = ready[j: j + batch_size]
+            facts = ([features.facts(it.record.id) for it in part] if model.config.facts
+                     else None)  # a model that reads measured facts: the cache keeps them
             answers = model.answer_features([[features[it.record.id]] for it in part],
                                             [[Turn(it.question)] for it in part], options,
-                                            batch_size, per_window=False)
+                                            batch_size, per_window=False, facts=facts)
             for it, (text, _) in zip(part, answers):
                 append_jsonl(pred_path, it.line("model", text))
             bar.update(len(part))

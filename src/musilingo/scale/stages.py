@@ -205,12 +205,14 @@ class EncodeStage(_Stage):
             if errors[i]:
                 rows[i] = _pack(error_rows(self.job, source, errors[i]))
                 continue
-            duration, spans, _ = decoded[i]
+            duration, spans, windows = decoded[i]
             if self.job.task == "features":
                 rows[i] = _pack(feature_rows(source, spans, feats[i]))
             else:
+                # a model that reads measured facts gets them per window, measured here
+                facts = self.spec.measure(windows) if self.spec.facts else None
                 payloads[i] = pickle.dumps(
-                    (duration, spans, feats[i]), protocol=pickle.HIGHEST_PROTOCOL
+                    (duration, spans, feats[i], facts), protocol=pickle.HIGHEST_PROTOCOL
                 )
         out = {"source": _column(sources), "error": _column(errors)}
         if self.job.task == "features":
@@ -238,18 +240,21 @@ class GenerateStage(_Stage):
             job.decoding, job.max_new_tokens or self.model.config.max_new_tokens
         )
 
-    def _answer(self, clips: list[list[np.ndarray]]) -> list[tuple[str | None, list[str]]]:
+    def _answer(self, payloads: list[tuple]) -> list[tuple[str | None, list[str]]]:
+        """Answers for encode-stage payloads ``(duration, spans, features, facts)``."""
         import torch
 
         from musilingo.prompts import Turn
 
-        feats = [[torch.from_numpy(np.asarray(f)) for f in windows] for windows in clips]
+        feats = [[torch.from_numpy(np.asarray(f)) for f in p[2]] for p in payloads]
+        facts = [p[3] for p in payloads] if self.model.config.facts else None
         return self.model.answer_features(
             feats,
-            [[Turn(self.job.prompt)] for _ in clips],
+            [[Turn(self.job.prompt)] for _ in payloads],
             self.options,
             self.job.batch_size,
             whole_track=self.job.whole_track,
+            facts=facts,
         )
 
     def __call__(self, batch: Batch) -> Batch:
@@ -261,14 +266,14 @@ class GenerateStage(_Stage):
         order = sorted(prepared)
         answers: dict[int, tuple[str | None, list[str]]] = {}
         try:
-            answers = dict(zip(order, self._answer([prepared[i][2] for i in order])))
+            answers = dict(zip(order, self._answer([prepared[i] for i in order])))
         except Exception:  # noqa: BLE001 - find the file that breaks the batch
             log.warning(
                 "answering a batch of %d files failed; answering them one by one", len(order)
             )
             for i in order:
                 try:
-                    answers[i] = self._answer([prepared[i][2]])[0]
+                    answers[i] = self._answer([prepared[i]])[0]
                 except Exception as e:  # noqa: BLE001
                     errors[i] = _problem(e)
         rows = []
@@ -276,7 +281,7 @@ class GenerateStage(_Stage):
             if errors[i]:
                 rows.append(_pack(error_rows(self.job, source, errors[i])))
                 continue
-            duration, spans, _ = prepared[i]
+            duration, spans = prepared[i][:2]
             track, window_texts = answers[i]
             rows.append(
                 _pack(answer_rows(source, self.job.prompt, duration, spans, track, window_texts))

@@ -29,6 +29,7 @@ class Conversation:
     source: str  # the uploaded file's name (a label only)
     duration_s: float
     features: torch.Tensor  # [n_tokens, feature_dim], the whole track
+    facts: str | None = None  # the measured-facts line (models that read facts)
     turns: list[Turn] = field(default_factory=list)
     answered: int = 0  # messages answered so far (turns beyond max_turns are forgotten)
     last_used: float = 0.0
@@ -50,12 +51,13 @@ class ConversationStore:
         self._expire()
         return len(self._items)
 
-    def create(self, source: str, duration_s: float, features: torch.Tensor) -> Conversation:
+    def create(self, source: str, duration_s: float, features: torch.Tensor,
+               facts: str | None = None) -> Conversation:
         """Start a conversation (dropping the least recently used one when full)."""
         self._expire()
         while len(self._items) >= self.max_conversations:
             self._items.popitem(last=False)
-        conv = Conversation(secrets.token_urlsafe(16), source, duration_s, features,
+        conv = Conversation(secrets.token_urlsafe(16), source, duration_s, features, facts,
                             last_used=self._clock())
         self._items[conv.id] = conv
         return conv

@@ -140,21 +140,24 @@ class InferenceService:
         return self.model.prepare(items, batch_size=self.settings.max_batch,
                                   max_duration_s=self.settings.max_duration_s)
 
-    def _generate_batch(self, items: list[tuple[torch.Tensor, list[Turn]]]) -> list[str]:
+    def _generate_batch(self, items: list[tuple[torch.Tensor, list[Turn], str | None]]) -> list[str]:
+        """Answers for (features, turns, facts line) items."""
         if self.options.do_sample:
-            return self.model.generate([f for f, _ in items], [t for _, t in items], self.options)
-        # greedy answers are a function of (features, turns): identical prompts in one batch (the
-        # same cached clip, the same question) are generated once
+            return self.model.generate([f for f, _, _ in items], [t for _, t, _ in items],
+                                       self.options, facts=[x for _, _, x in items])
+        # greedy answers are a function of (features, turns, facts): identical prompts in one
+        # batch (the same cached clip, the same question) are generated once
         slot: dict[tuple, int] = {}
-        unique: list[tuple[torch.Tensor, list[Turn]]] = []
+        unique: list[tuple[torch.Tensor, list[Turn], str | None]] = []
         index = []
-        for f, turns in items:
-            key = (id(f), tuple((t.question, t.answer) for t in turns))
+        for f, turns, facts in items:
+            key = (id(f), tuple((t.question, t.answer) for t in turns), facts)
             if key not in slot:
                 slot[key] = len(unique)
-                unique.append((f, turns))
+                unique.append((f, turns, facts))
             index.append(slot[key])
-        texts = self.model.generate([f for f, _ in unique], [t for _, t in unique], self.options)
+        texts = self.model.generate([f for f, _, _ in unique], [t for _, t, _ in unique],
+                                    self.options, facts=[x for _, _, x in unique])
         return [texts[i] for i in index]
 
     # ------------------------------------------------------------------ request side
@@ -214,8 +217,10 @@ class InferenceService:
         timings = Timings()
         prepared, notes = await self._prepare(data, name, timings)
         plan = self.model.answer_plan(prepared.features, whole_track=self.settings.whole_track)
+        lines = [self.model.facts_line(prepared.facts, w) for w, _ in plan]
         t1 = time.perf_counter()
-        texts = await self.batcher.submit_many("generate", [(f, [Turn(question)]) for _, f in plan])
+        texts = await self.batcher.submit_many(
+            "generate", [(f, [Turn(question)], x) for (_, f), x in zip(plan, lines)])
         timings.generate_ms = _ms(time.perf_counter() - t1)
         windows = [WindowAnswer(start_s=prepared.spans[w][0], end_s=prepared.spans[w][1], text=t)
                    for (w, _), t in zip(plan, texts) if w is not None]
@@ -223,7 +228,8 @@ class InferenceService:
         timings.total_ms = _ms(time.perf_counter() - t0)
         return AnswerResponse(text=text, question=question, source=name,
                               duration_s=round(prepared.duration_s, 3), windows=windows,
-                              notes=notes, timings=timings)
+                              notes=notes, facts=self.model.facts_line(prepared.facts, None),
+                              timings=timings)
 
     async def _start_chat(self, data: bytes, name: str, message: str) -> ChatResponse:
         t0 = time.perf_counter()
@@ -232,14 +238,17 @@ class InferenceService:
         # answered as /v1/caption and /v1/ask answer (per window too); the conversation goes on
         # from the whole track and its answer
         plan = self.model.answer_plan(prepared.features, whole_track=True)
+        lines = [self.model.facts_line(prepared.facts, w) for w, _ in plan]
         t1 = time.perf_counter()
-        texts = await self.batcher.submit_many("generate", [(f, [Turn(message)]) for _, f in plan])
+        texts = await self.batcher.submit_many(
+            "generate", [(f, [Turn(message)], x) for (_, f), x in zip(plan, lines)])
         timings.generate_ms = _ms(time.perf_counter() - t1)
         reply = next(t for (w, _), t in zip(plan, texts) if w is None)
         windows = [WindowAnswer(start_s=prepared.spans[w][0], end_s=prepared.spans[w][1], text=t)
                    for (w, _), t in zip(plan, texts) if w is not None]
         conv = self.conversations.create(name, prepared.duration_s,
-                                         self.model.track_features(prepared.features))
+                                         self.model.track_features(prepared.features),
+                                         self.model.facts_line(prepared.facts, None))
         self.conversations.record(conv, message, reply)
         timings.total_ms = _ms(time.perf_counter() - t0)
         return self._chat_response(conv, reply, notes, timings, windows)
@@ -249,7 +258,7 @@ class InferenceService:
         timings = Timings()
         async with conv.lock:  # one message at a time, so each sees the previous reply
             turns = self.conversations.prompt_turns(conv, message)
-            reply = await self.batcher.submit("generate", (conv.features, turns))
+            reply = await self.batcher.submit("generate", (conv.features, turns, conv.facts))
             self.conversations.record(conv, message, reply)
         timings.generate_ms = timings.total_ms = _ms(time.perf_counter() - t0)
         return self._chat_response(conv, reply, [], timings)
@@ -259,7 +268,7 @@ class InferenceService:
         return ChatResponse(conversation_id=conv.id, text=reply, turn=conv.answered,
                             source=conv.source, duration_s=round(conv.duration_s, 3),
                             expires_in_s=round(self.conversations.expires_in_s(conv), 1),
-                            windows=windows or [], notes=notes, timings=timings)
+                            windows=windows or [], notes=notes, facts=conv.facts, timings=timings)
 
     async def _prepare(self, data: bytes, name: str, timings: Timings) -> tuple[PreparedAudio, list[str]]:
         """The prepared audio and notes for the user: from :attr:`prepared` when this content was

@@ -35,6 +35,8 @@ class AnswerResponse(BaseModel):
     windows: list[WindowAnswer] = Field(
         default_factory=list, description="per-window answers; empty when the file is one window")
     notes: list[str] = Field(default_factory=list, description="e.g. 'the audio is silent'")
+    facts: str | None = Field(None, description="the measured-facts line the model read "
+                              "(null for a model that reads none)")
     timings: Timings
 
 
@@ -52,6 +54,8 @@ class ChatResponse(BaseModel):
         description="first message about audio longer than one window: the answer per window "
                     "(``text`` is about the whole track, which later messages continue from)")
     notes: list[str] = Field(default_factory=list)
+    facts: str | None = Field(None, description="the measured-facts line the model read "
+                              "(null for a model that reads none)")
     timings: Timings
 
 

@@ -17,12 +17,16 @@ def read_split(path: str, split: str | None, what: str) -> list[Record]:
     return recs
 
 
-def describe_data(records: list[Record], cfg: TrainConfig) -> str:
+def describe_data(records: list[Record], cfg: TrainConfig, n_text: int = 0) -> str:
+    """What a run trained on, for the model's ``trained_on`` (attribution)."""
     sources: dict[str, int] = {}
     for r in records:
         sources[r.source or "unknown"] = sources.get(r.source or "unknown", 0) + 1
     parts = ", ".join(f"{k}: {v}" for k, v in sorted(sources.items()))
-    return f"{cfg.train} ({len(records)} clips; {parts})"
+    names = " + ".join([cfg.train, *cfg.extra_train])
+    text = (f"; plus {n_text} text-only samples from the MusicCaps captions of {cfg.musiccaps_text} "
+            "(non-eval rows; CC-BY-SA 4.0)") if n_text else ""
+    return f"{names} ({len(records)} clips; {parts}){text}"
 
 
 def build_model(cfg: TrainConfig, device: str):
@@ -50,6 +54,8 @@ def build_model(cfg: TrainConfig, device: str):
             config.llm.lora.target_modules = list(cfg.lora_targets)
         if cfg.prompt_style:
             config.prompt_style = cfg.prompt_style
+        if cfg.facts is not None:
+            config.facts = cfg.facts
         if cfg.llm:
             config.llm.name_or_path = cfg.llm
         config.__post_init__()
@@ -62,6 +68,8 @@ def build_model(cfg: TrainConfig, device: str):
                               "not to a trained model folder")
         if cfg.prompt_style:
             overrides["prompt_style"] = cfg.prompt_style
+        if cfg.facts is not None:
+            overrides["facts"] = cfg.facts
         if cfg.lora_targets:
             overrides["llm"] = {"lora": {"target_modules": list(cfg.lora_targets)}}
         model = MusiLingo.from_pretrained(cfg.init, device=device, llm=cfg.llm, trainable=True,

@@ -24,6 +24,15 @@ class TrainConfig:
     """validation manifest (default: the training manifest's ``valid`` split)"""
     train_split: str | None = "train"
     """split of the training manifest trained on"""
+    extra_train: list[str] = field(default_factory=list)
+    """more training manifests whose ``train_split`` records join the training set (e.g. the
+    pseudo-labelled real recordings of ``musilingo data real-music``)"""
+    musiccaps_text: str | None = None
+    """MusicCaps CSV (``musiccaps-public.csv``) whose non-eval rows become text-only samples: a
+    tags line from the row's aspects, then its caption and Q&A, with no audio tokens
+    (``musilingo.data.musiccaps_text``); None = none"""
+    musiccaps_text_repeat: int = 1
+    """how many times each MusicCaps text sample appears per epoch"""
     valid_split: str | None = "valid"
     """split of the validation manifest (or of the training manifest when ``valid`` is not
     given) whose loss is tracked; a missing split there only turns validation off"""
@@ -67,6 +76,9 @@ class TrainConfig:
     loaded model's exact answers"""
     prompt_style: str | None = None
     """override the prompt style for stage 2: musilingo | chat"""
+    facts: bool | None = None
+    """override whether the model reads the measured-facts line (``musilingo.analysis`` run on
+    each training window and cached beside its features: never the truth); needs a feature cache"""
     llm: str | None = None
     """override the LLM (folder or hub id)"""
     lr: float = 1e-4
@@ -148,6 +160,10 @@ class TrainConfig:
             raise ConfigError(f"qa_oversample must map Q&A kinds to counts >= 0 (got {self.qa_oversample!r})")
         if self.key_transpose < 0:
             raise ConfigError("key_transpose must be >= 0")
+        if self.musiccaps_text_repeat < 0:
+            raise ConfigError("musiccaps_text_repeat must be >= 0")
+        if self.facts and not self.feature_cache:
+            raise ConfigError("facts are measured once and cached beside the features: set feature_cache")
         if self.end_at_step is not None and not 1 <= self.end_at_step <= self.max_steps:
             raise ConfigError(f"end_at_step must be between 1 and max_steps ({self.max_steps})")
         if not (0 < self.lr and 0 <= self.min_lr <= self.lr):

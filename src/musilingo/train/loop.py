@@ -19,7 +19,7 @@ from musilingo.train.checkpoint import latest_checkpoint, rng_state, save_checkp
 from musilingo.train.config import TrainConfig
 from musilingo.train.feature_source import FeatureSource
 from musilingo.train.plots import plot_losses
-from musilingo.train.samples import Sample, build_samples, epoch_order, sample_length
+from musilingo.train.samples import Sample, build_samples, epoch_order, sample_length, text_only_samples
 from musilingo.train.schedule import lr_at
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ def train(cfg: TrainConfig) -> Path:
 
     train_recs = read_split(cfg.train, cfg.train_split, "training")
     train_recs, _ = check_audio_exists(train_recs, where=cfg.train)
+    for extra in cfg.extra_train:
+        more, _ = check_audio_exists(read_split(extra, cfg.train_split, "training"), where=extra)
+        train_recs += more
     valid_recs: list[Record] = []
     try:
         valid_recs = read_split(cfg.valid or cfg.train, cfg.valid_split, "validation")
@@ -52,7 +55,8 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.valid:
             raise
         log.warning("no validation split: validation loss is not tracked")
-    samples = build_samples(train_recs, cfg)
+    text_samples = text_only_samples(cfg)
+    samples = build_samples(train_recs, cfg) + text_samples
     if not samples:
         raise ManifestError(f"{cfg.train}: no {'/'.join(cfg.tasks)} samples in the training records")
     vsamples = build_samples(valid_recs, cfg, oversample=False)
@@ -73,7 +77,7 @@ def train(cfg: TrainConfig) -> Path:
     if fresh and model.projector.feature_norm:
         # standardisation statistics: 2000 clips from the cache, 256 when every clip must be
         # encoded now (on the fly), a random subset fixed by the seed either way
-        pool = sorted({s.clip_id for s in samples})
+        pool = sorted({s.clip_id for s in samples if s.clip_id is not None})
         n_stats = min(len(pool), 2000 if cfg.feature_cache else 256)
         stats_ids = sorted(random.Random(cfg.seed).sample(pool, n_stats))
         model.projector.set_feature_stats(torch.cat(feats.get(stats_ids), dim=0).to(model.device))
@@ -125,7 +129,7 @@ def train(cfg: TrainConfig) -> Path:
     t0, seen, running = time.perf_counter(), 0, []
     start_step = state["step"]
     model.config.trained = True
-    model.config.trained_on = describe_data(train_recs, cfg)
+    model.config.trained_on = describe_data(train_recs, cfg, len(text_samples))
     model.train()
     model.encoder.eval()
     while state["step"] < end:
@@ -141,7 +145,8 @@ def train(cfg: TrainConfig) -> Path:
             batch = [samples[i] for i in idx]
             with acc.accumulate(ddp_model):
                 with acc.autocast():
-                    loss = ddp_model(feats.batch(batch), [s.turns for s in batch], **render)
+                    loss = ddp_model(feats.batch(batch), [s.turns for s in batch],
+                                     facts=feats.facts(batch), **render)
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.max_grad_norm:
                     acc.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -199,7 +204,8 @@ def validate(model, feats: FeatureSource, vsamples: list[Sample], batch_size: in
     for b in range(0, len(mine), batch_size):
         batch = mine[b: b + batch_size]
         with acc.autocast():
-            loss = model.loss(feats.batch(batch), [s.turns for s in batch], **render)
+            loss = model.loss(feats.batch(batch), [s.turns for s in batch], facts=feats.facts(batch),
+                              **render)
         total += float(loss) * len(batch)
         n += len(batch)
     model.train(was)

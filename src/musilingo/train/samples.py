@@ -20,11 +20,14 @@ from musilingo.train.config import TrainConfig
 
 @dataclass
 class Sample:
-    clip_id: str
-    audio: str
+    clip_id: str | None
+    """None for a text-only sample (no audio tokens)"""
+    audio: str | None
     turns: list[Turn]
     transpose: int = 0
     """semitones to move the clip's pitch features by (``key_transpose`` samples)"""
+    facts: str | None = None
+    """a text-only sample's tags line (audio samples read their facts from the feature cache)"""
 
 
 TRANSPOSE_INTERVALS = [k for k in range(-5, 7) if k]
@@ -74,6 +77,24 @@ def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = Tr
                         if answer is not None:
                             out.append(Sample(r.id, r.audio, [Turn(qa.question, answer)], transpose=k))
     return out
+
+
+def text_only_samples(cfg: TrainConfig) -> list[Sample]:
+    """The MusicCaps text-only samples of ``cfg.musiccaps_text`` (train rows only), each caption
+    its own conversation and the Q&A packed ``cfg.qa_per_sample`` per sample, repeated
+    ``cfg.musiccaps_text_repeat`` times."""
+    if not cfg.musiccaps_text or not cfg.musiccaps_text_repeat:
+        return []
+    from musilingo.data.musiccaps_text import text_samples
+
+    out = []
+    for ts in text_samples(cfg.musiccaps_text, split="train", seed=cfg.seed):
+        caption = [t for t in ts.turns if t.question == CAPTION_INSTRUCTION]
+        qa = [t for t in ts.turns if t.question != CAPTION_INSTRUCTION]
+        convs = [caption] if caption else []
+        convs += [qa[i: i + cfg.qa_per_sample] for i in range(0, len(qa), cfg.qa_per_sample)]
+        out += [Sample(None, None, conv, facts=ts.tags_line) for conv in convs if conv]
+    return out * cfg.musiccaps_text_repeat
 
 
 def epoch_order(n: int, seed: int, epoch: int, lengths: list[int] | None = None,

@@ -1,0 +1,151 @@
+"""The measured-facts line: in the prompt, cached beside the features, merged over windows, read
+by a model that says it reads facts (its answers carry the line they read)."""
+
+import json
+import warnings
+
+import pytest
+import soundfile as sf
+import torch
+
+from musilingo.analysis.facts import Facts, Key, Loudness, Meter, Tag, Tags, Tempo, merge_facts
+from musilingo.data.manifest import Record
+from musilingo.errors import ConfigError
+from musilingo.llm import tiny_tokenizer
+from musilingo.prompts import AUDIO_SLOT, Turn, get_prompt_style
+
+from conftest import SR, tone
+
+LINE = "Measured: 96 bpm (sure), 3/4 (fairly sure), G major (unsure); tags: piano, no vocals"
+
+
+def fake_facts(bpm=96.0, sig="3/4", tonic="G", mode="major", tags=("piano",), vocals=False,
+               duration=10.0, conf=0.9) -> Facts:
+    feel = {"3/4": "triple", "6/8": "compound"}.get(sig, "duple")
+    return Facts(
+        duration_s=duration,
+        tempo=Tempo(bpm, conf, [0.5, 1.1], [0.5], bpm),
+        meter=Meter(sig, feel, int(sig[0]) if sig[0] in "234" else 2, conf, conf),
+        key=Key(tonic, mode, conf, True, 0.8, "krumhansl"),
+        loudness=Loudness(-20.0, 3.0, -1.0, "steady"),
+        tags=Tags([Tag(t, "MTT", 0.9, 0.5) for t in tags], vocals, 0.8, 0.7 if vocals else 0.1))
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_tokenizer()
+
+
+def test_chat_style_puts_the_facts_line_after_the_audio_and_never_in_the_loss(tok):
+    style = get_prompt_style("chat", tok)
+    r = style.render([Turn("Describe it.", "A waltz.")], tok, 2, facts=LINE)
+    assert r.text.startswith(f"<|im_start|>user\n<AudioHere>\n{LINE}\nDescribe it.<|im_end|>")
+    answer = tok.decode([i for i, m in zip(r.ids, r.loss_mask) if m])
+    assert answer == "A waltz.<|im_end|>"
+    after_audio = r.ids[r.ids.index(AUDIO_SLOT) + 2:]
+    assert tok.decode(after_audio).startswith(f"\n{LINE}\nDescribe")
+    # no facts: the prompt is exactly the one without
+    plain = style.render([Turn("Describe it.", "A waltz.")], tok, 2)
+    assert LINE not in plain.text and "<AudioHere>\nDescribe it." in plain.text
+
+
+def test_musilingo_style_facts_and_bad_lines(tok):
+    r = get_prompt_style("musilingo").render([Turn("What key?")], tok, 1, facts=LINE)
+    assert r.text == f"###Human: <Audio><AudioHere></Audio> {LINE} What key? ###Assistant: "
+    for bad in ("", "two\nlines", "x <AudioHere>"):
+        with pytest.raises(ValueError, match="facts line"):
+            get_prompt_style("musilingo").render([Turn("Q")], tok, 1, facts=bad)
+    with pytest.raises(ConfigError, match="facts"):
+        get_prompt_style("plain").render([Turn("", "cap")], tok, 1, facts=LINE)
+
+
+def test_facts_round_trip_through_json_and_merge_over_windows():
+    f = fake_facts()
+    again = Facts.from_dict(json.loads(json.dumps(f.to_dict())))
+    assert again == f and again.summary() == f.summary()
+    a = fake_facts(bpm=120, tonic="D", tags=("guitar", "rock"), vocals=True, duration=30)
+    b = fake_facts(bpm=121, tonic="D", tags=("guitar",), duration=30)
+    c = fake_facts(bpm=90, tonic="A", mode="minor", tags=("piano",), duration=10)
+    m = merge_facts([a, b, c])
+    assert round(m.tempo.bpm) in (120, 121) and (m.key.tonic, m.key.mode) == ("D", "major")
+    assert m.duration_s == 70 and m.tags.vocals  # a voice anywhere is a voice in the track
+    assert [t.name for t in m.tags.tags] == ["guitar"]  # in 60 of 70 s; rock (30 s) and piano are not
+    assert m.tempo.beats[-1] == pytest.approx(60 + 1.1)  # beat times on the track's clock
+    assert m.key.confidence < a.key.confidence  # a disagreeing window lowers it
+    assert merge_facts([a]) is a
+    with pytest.raises(ValueError):
+        merge_facts([])
+
+
+def _clips(tmp_path, n=2):
+    recs = []
+    for i in range(n):
+        p = tmp_path / f"c{i}.wav"
+        sf.write(str(p), tone(3, SR, 220 * (i + 1)), SR)
+        recs.append(Record(id=f"c{i}", audio=str(p)))
+    return recs
+
+
+def test_feature_cache_keeps_facts_per_window_and_survives_a_torn_line(tmp_path, monkeypatch):
+    from musilingo.analysis import pipeline
+    from musilingo.encoders.mert import random_mert
+    from musilingo.features import FeatureCache, FeatureSpec, build_feature_cache
+
+    calls = []
+    monkeypatch.setattr(pipeline, "analyze", lambda x, sr, with_tags=True: calls.append(len(x)) or fake_facts())
+    spec = FeatureSpec(random_mert(), 325, facts=True)
+    recs = _clips(tmp_path)
+    # features first without facts (an older cache), then facts added without re-encoding
+    build_feature_cache(FeatureSpec(spec.encoder, 325), recs, tmp_path / "cache", progress=False)
+    cache, stats = build_feature_cache(spec, recs, tmp_path / "cache", progress=False)
+    assert stats["encoded"] == 0 and len(calls) == 2
+    assert cache.facts("c1")[0].summary() == fake_facts().summary()
+    # the same key: a facts spec reads the same features
+    assert FeatureCache(tmp_path / "cache", spec).dir == cache.dir
+    with open(cache.dir / "facts.jsonl", "a") as f:
+        f.write('{"id": "c9", "wind')  # a line torn by a kill
+    again = FeatureCache(tmp_path / "cache", spec)
+    assert again.has_facts("c0") and not again.has_facts("c9")
+    # a clip the analysis cannot measure gets None for that window, not an error
+    monkeypatch.setattr(pipeline, "analyze", lambda x, sr, with_tags=True: (_ for _ in ()).throw(ValueError("silent")))
+    assert spec.measure([tone(1, SR)]) == [None]
+
+
+@pytest.fixture(scope="module")
+def facts_model():
+    from musilingo.model import MusiLingo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MusiLingo.from_pretrained("tiny", device="cpu", overrides={"facts": True})
+    assert m.config.facts and m.feature_spec.facts
+    return m
+
+
+def test_a_facts_model_reads_the_line_and_reports_it(facts_model, wav_factory, monkeypatch):
+    from musilingo.analysis import pipeline
+
+    monkeypatch.setattr(pipeline, "analyze", lambda x, sr, with_tags=True: fake_facts(duration=len(x) / sr))
+    seen = []
+    real = facts_model.build_inputs
+
+    def spy(*a, **kw):
+        seen.append(kw.get("facts"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(facts_model, "build_inputs", spy)
+    ans = facts_model.ask(wav_factory("a.wav", seconds=3.0), "What key?",
+                          options=None, batch_size=2)
+    assert ans.error is None and ans.facts == fake_facts(duration=3.0).summary()
+    assert seen[-1] == [ans.facts]
+    assert ans.to_json()["facts"] == ans.facts
+    # features without facts are refused, not answered blind
+    with pytest.raises(ValueError, match="measured facts"):
+        facts_model.answer_features([[torch.zeros(2, facts_model.encoder.feature_dim)]], [[Turn("Q")]])
+    chat = facts_model.start_chat(wav_factory("b.wav", seconds=3.0))
+    assert chat.facts == ans.facts
+
+
+def test_an_answer_of_a_model_without_facts_has_no_facts_key(tiny_model, wav_factory):
+    ans = tiny_model.ask(wav_factory("c.wav", seconds=2.0), "What key?")
+    assert ans.facts is None and "facts" not in ans.to_json()
