@@ -57,9 +57,12 @@ COMMANDS: dict = {
                     "convert MusicCaps/MusicInstruct/MusicQA/LP-MusicCaps files to a manifest"),
         "instruct": ("musilingo.data.instruct:instruct_command",
                      "generate MusicInstruct-style Q&A from captions with an LLM"),
+        "real-music": ("musilingo.data.realmusic:real_music_command",
+                       "pseudo-label real recordings from Debian packages "
+                       "(measured facts + tagger tags -> captions and Q&A)"),
     },
 }
-GROUP_HELP = {"data": "make or import datasets: render, convert, instruct"}
+GROUP_HELP = {"data": "make or import datasets: render, convert, instruct, real-music"}
 
 
 def _err(msg: str) -> None:
