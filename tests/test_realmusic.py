@@ -174,11 +174,13 @@ def test_command_exit_codes(tmp_path, fake_apt, monkeypatch, capsys):
     from musilingo.cli import main
 
     monkeypatch.setattr(realmusic, "analyze_clip", FakeAnalysis())
+    threads = []
+    monkeypatch.setattr(realmusic, "limit_threads", threads.append)
     # broken.ogg fails: exit 1, the file named
     assert main(["data", "real-music", str(tmp_path / "o"), "--packages", PKG,
                  "--clip-s", "5", "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "broken.ogg" in err
+    assert "broken.ogg" in err and threads == [1]
 
 
 @pytest.mark.parametrize("package", ["planetblupi-music-ogg", "wesnoth-1.16-music",

@@ -639,9 +639,24 @@ def write_licences(out: Path, records: list[Record]) -> None:
     atomic_write_text(out / "LICENCES.md", "\n".join(lines) + "\n")
 
 
+def limit_threads(threads: int) -> None:
+    """Run the analysis's networks (musicnn in torch, Basic Pitch in onnxruntime) on
+    ``threads`` threads. The analysis has no option for it, so Basic Pitch's shared instance is
+    made here once."""
+    import torch
+
+    from musilingo.analysis import frontend
+    from musilingo.encoders.basic_pitch import BasicPitchEncoder
+
+    torch.set_num_threads(threads)
+    if frontend._BP is None:
+        frontend._BP = BasicPitchEncoder(num_threads=threads)
+
+
 def real_music_command(out: str, packages: list[str] | None = None,
                        max_clips_per_track: int = DEFAULT_MAX_CLIPS_PER_TRACK,
-                       clip_s: float = DEFAULT_CLIP_S, quiet: bool = False) -> int:
+                       clip_s: float = DEFAULT_CLIP_S, threads: int = 1,
+                       quiet: bool = False) -> int:
     """Build a pseudo-labelled set of real recordings from Debian packages (resumable).
 
     Fetches each package with apt-get download, cuts its music into clips, measures each clip
@@ -655,12 +670,18 @@ def real_music_command(out: str, packages: list[str] | None = None,
             soundtracks listed in docs/training.md); reserved evaluation packages are refused.
         max_clips_per_track: most clips cut from one track, spread over it.
         clip_s: clip length in seconds.
+        threads: CPU threads for the analysis's networks.
         quiet: print only problems and the summary line.
     """
     def log(line: str) -> None:
         if not quiet:
             print(line, file=sys.stderr, flush=True)
 
+    if threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    for p in packages or []:  # refused before any model is loaded
+        debian.check_not_reserved(p)
+    limit_threads(threads)
     res = build_real_music(out, packages, max_clips_per_track, clip_s, log=log)
     for line in res.skipped:
         log(f"skipped: {line}")
