@@ -187,12 +187,16 @@ def test_demo_prints_the_caption_and_two_answers(capsys):
     assert main(["demo", "--model", "tiny"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "example clip:" in out and "truth: waltz" in out and "caption: " in out
+    # the measured facts (musilingo analyze, real) next to the truth
+    (measured,) = [line for line in out.splitlines() if line.startswith("measured: ")]
+    assert " bpm (" in measured and "tags: " in measured
     assert [line[3:] for line in out.splitlines() if line.startswith("Q: ")] == list(DEMO_QUESTIONS)
     assert sum(line.startswith("A: ") for line in out.splitlines()) == 2
     assert main(["demo", "--model", "tiny", "--json"]) == EXIT_OK
     (line,) = capsys.readouterr().out.splitlines()
     obj = json.loads(line)
     assert obj["truth"]["style"] == "waltz" and isinstance(obj["caption"], str)
+    assert obj["measured"] == "Measured: " + measured.removeprefix("measured: ")
     assert [a["question"] for a in obj["answers"]] == list(DEMO_QUESTIONS)
 
 

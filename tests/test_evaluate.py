@@ -95,7 +95,7 @@ def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, 
     assert counted_generate["answers"] == 24 + 6
 
     res = json.loads((out / "results.json").read_text())
-    assert set(res["systems"]) == {"model", "no_audio", "majority", "linear_probe"}
+    assert set(res["systems"]) == {"model", "no_audio", "majority", "linear_probe", "facts_only"}
     for system in res["systems"].values():
         for attr in ("tempo", "meter", "key", "instruments", "drums", "style"):
             assert 0.0 <= system[f"{attr}_accuracy"] <= 1.0
@@ -114,7 +114,9 @@ def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, 
         png = out / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"plots/{name}.png" in report
-    assert len(_lines(out / "baselines.jsonl")) == 48
+    # majority, probe and the facts-only template (musilingo analyze on each clip), 24 each
+    assert len(_lines(out / "baselines.jsonl")) == 72
+    assert "facts-only template" in report
     assert (out / "features" ).is_dir() and list((out / "features").glob("*/index.json"))
 
     # rerun: nothing is generated again and the finished lines are untouched

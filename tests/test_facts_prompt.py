@@ -149,3 +149,78 @@ def test_a_facts_model_reads_the_line_and_reports_it(facts_model, wav_factory, m
 def test_an_answer_of_a_model_without_facts_has_no_facts_key(tiny_model, wav_factory):
     ans = tiny_model.ask(wav_factory("c.wav", seconds=2.0), "What key?")
     assert ans.facts is None and "facts" not in ans.to_json()
+
+
+def test_training_with_facts_text_samples_and_an_extra_manifest(tmp_path, monkeypatch):
+    """A tiny run that reads measured facts (never the truth), mixes in MusicCaps text-only samples
+    (no audio tokens) and a second manifest; the facts lines of transposed key samples move with
+    the features."""
+    from pathlib import Path
+
+    from musilingo.analysis import pipeline
+    from musilingo.data.manifest import QA, write_manifest
+    from musilingo.model import MusiLingo
+    from musilingo.train import TrainConfig, train
+    from musilingo.train.feature_source import FeatureSource
+    from musilingo.train.samples import Sample, text_only_samples
+
+    monkeypatch.setattr(pipeline, "analyze", lambda x, sr, with_tags=True: fake_facts(tonic="G"))
+    recs = []
+    for i in range(3):
+        p = tmp_path / f"c{i}.wav"
+        sf.write(str(p), tone(2.0, SR, 220 * (i + 1), seed=i), SR)
+        recs.append(Record(id=f"c{i}", audio=str(p), split="train", caption="a tone.",
+                           qa=[QA("What key?", "A major.", "key")],
+                           attributes={"key_tonic": "A", "key_mode": "major"}))
+    write_manifest(tmp_path / "m.jsonl", recs[:2])
+    write_manifest(tmp_path / "extra.jsonl", recs[2:])
+    csv = Path(__file__).parent / "fixtures" / "musiccaps-excerpt.csv"
+    cfg = TrainConfig(train=str(tmp_path / "m.jsonl"), extra_train=[str(tmp_path / "extra.jsonl")],
+                      out=str(tmp_path / "run"), init="tiny", facts=True, musiccaps_text=str(csv),
+                      musiccaps_text_limit=3, lr=1e-2, min_lr=1e-3, warmup_steps=1, max_steps=3,
+                      batch_size=4, save_every=3, val_every=3, log_every=1,
+                      feature_cache=str(tmp_path / "cache"), seed=0)
+    texts = text_only_samples(cfg)
+    assert len(texts) == 3 and all(s.clip_id is None and s.facts.startswith("Tags: ") for s in texts)
+    folder = train(cfg)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["facts"] is True and "extra.jsonl" in config["trained_on"]
+    assert "3 text-only samples from the MusicCaps captions" in config["trained_on"]
+    # what the batches carried: the cached facts (G major, not the truth's A major), moved by
+    # a transposed sample's interval (built by hand: the tiny encoder has no Basic Pitch bins for
+    # key_transpose to move); text-only samples bring their tags line and no audio
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MusiLingo.from_pretrained(str(folder), device="cpu")
+    source = FeatureSource(model, recs, cfg)
+    batch = [Sample("c0", recs[0].audio, [Turn("What key?", "C major.")], transpose=5), texts[0]]
+    lines = source.facts(batch)
+    assert "C major" in lines[0] and "G major" not in lines[0]
+    assert lines[1] == texts[0].facts
+    assert source.batch(batch)[1].shape[0] == 0
+    with pytest.raises(ConfigError, match="feature_cache"):
+        TrainConfig(train="m.jsonl", facts=True, feature_cache=None)
+
+
+def test_facts_only_template_answers_from_the_measured_facts_and_is_scored_like_the_model():
+    from musilingo.attributes import class_sentence
+    from musilingo.evaluate.baselines import facts_classes
+    from musilingo.evaluate.items import build_items
+    from musilingo.metrics.attributes import score_attribute
+
+    truth = {"tempo_bpm": 130.0, "meter": "3/4", "key_tonic": "D", "key_mode": "minor",
+             "instrument_families": ["piano", "strings"], "drums": False, "style": "rock"}
+    rec = Record(id="r", audio="r.wav", attributes=truth)
+    items = build_items([rec], "attributes")
+    facts = fake_facts(bpm=128, sig="3/4", tonic="D", mode="minor", tags=("piano", "violin", "rock"))
+    classes = facts_classes(items, {"r": facts})
+    by_attr = {it.attribute: classes.get(it.id) for it in items}
+    assert by_attr == {"tempo": "fast", "meter": "3/4", "key": ("D", "minor"),
+                       "instruments": frozenset({"piano", "strings"}), "drums": "no", "style": "rock"}
+    for it in items:  # the sentences parse back to the classes: every one is right here
+        assert score_attribute(it.attribute, class_sentence(it.attribute, classes[it.id]), truth) == 1.0
+    # no tags: no claim about instruments, drums or style; an untonal clip claims no key
+    facts.tags, facts.key.tonal = None, False
+    bare = facts_classes(items, {"r": facts})
+    assert {it.attribute for it in items if it.id in bare} == {"tempo", "meter", "key"}
+    assert bare["r:key"] == (None, None)

@@ -72,3 +72,37 @@ def estimate_tags(tag_probs: dict[str, np.ndarray], thresholds: dict[str, float]
     logit = lambda p: np.log(max(p, 1e-6) / max(1 - p, 1e-6))  # noqa: E731
     conf = 1.0 / (1.0 + np.exp(-abs(logit(pv) - logit(vth))))
     return Tags(found, bool(vocals), round(float(conf), 4), round(pv, 4))
+
+
+# --- what a tag says in the project's vocabulary (the facts-only baseline, pseudo-labels) -------
+#: tags (either head, lower case) that name a General-MIDI instrument family
+#: (``musilingo.music.GM_FAMILIES``); harpsichord is a GM piano, the harp a GM string instrument
+TAG_FAMILIES: dict[str, str] = {
+    "piano": "piano", "harpsichord": "piano", "guitar": "guitar", "strings": "strings",
+    "violin": "strings", "cello": "strings", "harp": "strings", "flute": "pipe",
+    "synth": "synth lead", "sitar": "ethnic",
+}
+#: tags that say drums play
+DRUM_TAGS = frozenset({"drums", "beat", "beats"})
+
+
+def tag_families(found: Tags) -> frozenset[str]:
+    """GM families named by the reported tags."""
+    return frozenset(TAG_FAMILIES[t.name] for t in found.tags if t.name in TAG_FAMILIES)
+
+
+def tag_drums(found: Tags) -> bool:
+    """Whether a reported tag says drums play."""
+    return any(t.name in DRUM_TAGS for t in found.tags)
+
+
+def tag_style(found: Tags) -> str | None:
+    """The strongest reported tag that is a style the project knows
+    (``musilingo.music.canonical_style``), canonical; None if no tag is one."""
+    from musilingo.music import STYLES, canonical_style
+
+    known = {canonical_style(s) for s in STYLES}
+    for t in found.tags:  # strongest first
+        if canonical_style(t.name) in known:
+            return canonical_style(t.name)
+    return None

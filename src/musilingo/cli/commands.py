@@ -373,28 +373,38 @@ def convert(checkpoint: str, *, out: str, llm: str | None = None, encoder_path: 
 
 
 def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
-    """Caption the example clip shipped with the package and ask it two questions.
+    """Caption the example clip shipped with the package and ask it two questions, next to the
+    clip's truth and what ``musilingo analyze`` measures on it.
 
     Args:
         source: the model.
-        as_json: print one JSON object: {"clip", "truth", "caption", "answers": [{"question",
-            "answer"}]}.
+        as_json: print one JSON object: {"clip", "truth", "measured", "caption", "answers":
+            [{"question", "answer"}]} ("measured": the facts line; for a model that reads
+            facts, the line it read).
     """
     from importlib.resources import files
 
     clip = files("musilingo") / "assets" / "example.ogg"
     truth = json.loads((files("musilingo") / "assets" / "example.json").read_text())
     m = (source or ModelSource()).load()
-    caption_text = m.caption(str(clip)).text
+    caption = m.caption(str(clip))
     answers = [{"question": q, "answer": m.ask(str(clip), q).text} for q in DEMO_QUESTIONS]
+    measured = caption.facts
+    if measured is None:  # a model that reads no facts: measure them for the user anyway
+        from musilingo.analysis import analyze_file
+
+        measured = analyze_file(str(clip)).summary()
     if as_json:
-        _emit({"clip": str(clip), "truth": truth, "caption": caption_text, "answers": answers})
+        _emit({"clip": str(clip), "truth": truth, "measured": measured, "caption": caption.text,
+               "answers": answers})
         return EXIT_OK
     print(f"example clip: {clip} ({truth['duration_s']} s)")
     print(f"truth: {truth['style']} in {truth['meter']}, {truth['key_tonic']} {truth['key_mode']}, "
           f"{truth['tempo_bpm']:.0f} bpm, {', '.join(truth['instruments'])}, "
           f"{'with' if truth['drums'] else 'no'} drums")
-    print(f"caption: {caption_text}")
+    print(f"measured: {measured.removeprefix('Measured: ')}"
+          + ("  (the model reads this line)" if caption.facts else ""))
+    print(f"caption: {caption.text}")
     for a in answers:
         print(f"Q: {a['question']}\nA: {a['answer']}")
     return EXIT_OK

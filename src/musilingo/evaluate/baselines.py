@@ -1,5 +1,6 @@
-"""The attribute baselines that need no LLM: the majority class of the train split, and a linear
-probe (scikit-learn logistic regression on mean-pooled encoder features). They return classes
+"""The attribute baselines that need no LLM: the majority class of the train split, a linear
+probe (scikit-learn logistic regression on mean-pooled encoder features) and the facts-only
+template (the measured facts of ``musilingo analyze``, read off as classes). They return classes
 (:func:`musilingo.attributes.truth_class` form); :func:`musilingo.attributes.class_sentence`
 turns them into answers that are scored like the model's."""
 
@@ -104,4 +105,38 @@ def probe_classes(train: Sequence[Record], train_x: Mapping[str, np.ndarray],
                 preds = fit_predict(x, classes, xq)
             for it, p in zip(targets, preds):
                 out[it.id] = p
+    return out
+
+
+def facts_classes(items: Sequence[Item], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts-only template's classes per item id, from each record's measured facts
+    (``facts[record id]``: a :class:`musilingo.analysis.facts.Facts`): tempo class of the
+    measured bpm, the time signature, tonic and mode (none when the clip is not tonal), the GM
+    families and drums the tags name, the strongest tag that is a known style. An attribute the
+    facts cannot speak to (no tags; no style tag) gets no class, and its answer claims nothing."""
+    from musilingo import music
+    from musilingo.analysis import tags as tag_words
+
+    out: dict[str, Any] = {}
+    for it in items:
+        f = facts.get(it.record.id)
+        if f is None:
+            continue
+        a = it.attribute
+        if a == "tempo":
+            out[it.id] = music.tempo_class(f.tempo.bpm)
+        elif a == "meter":
+            out[it.id] = f.meter.signature
+        elif a == "key":
+            out[it.id] = (f.key.tonic, f.key.mode) if f.key.tonal else (None, None)
+        elif f.tags is None:
+            continue
+        elif a == "instruments":
+            out[it.id] = tag_words.tag_families(f.tags)
+        elif a == "drums":
+            out[it.id] = "yes" if tag_words.tag_drums(f.tags) else "no"
+        elif a == "style":
+            style = tag_words.tag_style(f.tags)
+            if style:
+                out[it.id] = style
     return out

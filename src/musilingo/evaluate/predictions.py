@@ -66,7 +66,7 @@ def check_run(out: Path, run: dict) -> None:
 def write_baselines(path: Path, items: Sequence[Item],
                      preds: Mapping[str, Mapping[str, str]]) -> None:
     lines = []
-    for s in ("majority", "linear_probe"):
+    for s in ("majority", "linear_probe", "facts_only"):
         for it in items:
             if it.id in preds.get(s, {}):
                 row = it.line(s, preds[s][it.id])

@@ -21,9 +21,9 @@ from typing import Any
 from musilingo.data.manifest import atomic_write_text
 
 SYSTEM_LABELS = {"model": "model", "no_audio": "LLM, no audio", "majority": "majority class",
-                 "linear_probe": "linear probe"}
+                 "linear_probe": "linear probe", "facts_only": "facts-only template"}
 SYSTEM_COLORS = {"model": "#1f77b4", "no_audio": "#aaaaaa", "majority": "#ff7f0e",
-                 "linear_probe": "#2ca02c"}
+                 "linear_probe": "#2ca02c", "facts_only": "#9467bd"}
 
 
 def _figure(w: float, h: float):

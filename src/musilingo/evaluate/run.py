@@ -42,7 +42,7 @@ def eval_command(data: str, *, out: str, model: str = "default",
         as_json: print the summary as one JSON object (default: a few lines of text).
     """
     from musilingo import __version__
-    from musilingo.evaluate.baselines import majority_classes, probe_classes  # numpy, sklearn
+    from musilingo.evaluate.baselines import facts_classes, majority_classes, probe_classes
     from musilingo.metrics.score import score_predictions, write_results
     from musilingo.generation import GenerationOptions
 
@@ -111,6 +111,19 @@ def eval_command(data: str, *, out: str, model: str = "default",
         if todo:
             run_no_audio(m, todo, pred_path, gen, opts.batch_size)
         pooled = {r.id: features[r.id].mean(dim=0).numpy() for r in records + train if r.id in features}
+        measured = {}
+        if opts.task == "attributes":  # the facts-only template: each clip's measured facts
+            from dataclasses import replace
+
+            from musilingo.analysis.facts import merge_facts
+
+            with_facts, _ = build_feature_cache(
+                replace(m.feature_spec, facts=True), records, opts.feature_cache or out_dir / "features",
+                opts.batch_size, device=str(m.device))
+            for r in records:
+                windows = [f for f in with_facts.facts(r.id)] if with_facts.has_facts(r.id) else []
+                if any(f is not None for f in windows):
+                    measured[r.id] = merge_facts([f for f in windows if f is not None])
     done = load_predictions(pred_path)
     preds = {s: {it.id: done[(s, it.id)]["prediction"] for it in items if (s, it.id) in done}
              for s in ("model", "no_audio")}
@@ -135,7 +148,10 @@ def eval_command(data: str, *, out: str, model: str = "default",
                                  for it in items if it.attribute in maj}
             preds["linear_probe"] = {it.id: class_sentence(it.attribute, probe[it.id])
                                      for it in items if it.id in probe}
-            for s in ("majority", "linear_probe"):
+            facts_only = facts_classes(items, measured)
+            preds["facts_only"] = {it.id: class_sentence(it.attribute, facts_only[it.id])
+                                   if it.id in facts_only else "" for it in items}
+            for s in ("majority", "linear_probe", "facts_only"):
                 systems[s] = score_attribute_system(items, preds[s])
             write_baselines(out_dir / "baselines.jsonl", items, preds)
             results["baselines"] = {
@@ -144,6 +160,9 @@ def eval_command(data: str, *, out: str, model: str = "default",
                             f"({len(train)} records), stated as a sentence",
                 "linear_probe": "logistic regression per attribute on standardised mean-pooled "
                                 f"encoder features, trained on split {opts.train_split!r}",
+                "facts_only": "a template that states the measured facts (musilingo analyze: "
+                              "tempo class of the bpm, time signature, key, the GM families, "
+                              "drums and style its tags name); no tag for an attribute = no claim",
             }
             results["majority_classes"] = {a: _jsonable(c) for a, c in maj.items()}
         results["systems"] = {k: v for k, v in systems.items() if v is not None}

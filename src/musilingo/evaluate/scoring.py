@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from musilingo.attributes import key_label, truth_class
 from musilingo.evaluate.items import Item
 
-SYSTEMS = ("model", "no_audio", "majority", "linear_probe")
+SYSTEMS = ("model", "no_audio", "majority", "linear_probe", "facts_only")
 NO_CLAIM, SEVERAL = "no claim", "several"
 
 

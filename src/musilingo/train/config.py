@@ -31,6 +31,8 @@ class TrainConfig:
     """MusicCaps CSV (``musiccaps-public.csv``) whose non-eval rows become text-only samples: a
     tags line from the row's aspects, then its caption and Q&A, with no audio tokens
     (``musilingo.data.musiccaps_text``); None = none"""
+    musiccaps_text_limit: int | None = None
+    """use at most this many MusicCaps text samples (a seeded random choice); None = all"""
     musiccaps_text_repeat: int = 1
     """how many times each MusicCaps text sample appears per epoch"""
     valid_split: str | None = "valid"
@@ -160,6 +162,8 @@ class TrainConfig:
             raise ConfigError(f"qa_oversample must map Q&A kinds to counts >= 0 (got {self.qa_oversample!r})")
         if self.key_transpose < 0:
             raise ConfigError("key_transpose must be >= 0")
+        if self.musiccaps_text_limit is not None and self.musiccaps_text_limit < 0:
+            raise ConfigError("musiccaps_text_limit must be >= 0")
         if self.musiccaps_text_repeat < 0:
             raise ConfigError("musiccaps_text_repeat must be >= 0")
         if self.facts and not self.feature_cache:

@@ -82,7 +82,7 @@ def build_samples(records: list[Record], cfg: TrainConfig, oversample: bool = Tr
 def text_only_samples(cfg: TrainConfig) -> list[Sample]:
     """The MusicCaps text-only samples of ``cfg.musiccaps_text`` (train rows only), each caption
     its own conversation and the Q&A packed ``cfg.qa_per_sample`` per sample, repeated
-    ``cfg.musiccaps_text_repeat`` times."""
+    ``cfg.musiccaps_text_repeat`` times; at most ``cfg.musiccaps_text_limit`` of them (seeded)."""
     if not cfg.musiccaps_text or not cfg.musiccaps_text_repeat:
         return []
     from musilingo.data.musiccaps_text import text_samples
@@ -94,6 +94,8 @@ def text_only_samples(cfg: TrainConfig) -> list[Sample]:
         convs = [caption] if caption else []
         convs += [qa[i: i + cfg.qa_per_sample] for i in range(0, len(qa), cfg.qa_per_sample)]
         out += [Sample(None, None, conv, facts=ts.tags_line) for conv in convs if conv]
+    if cfg.musiccaps_text_limit is not None and cfg.musiccaps_text_limit < len(out):
+        out = random.Random(f"{cfg.seed}:musiccaps-text").sample(out, cfg.musiccaps_text_limit)
     return out * cfg.musiccaps_text_repeat
 
 
