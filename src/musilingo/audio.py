@@ -30,9 +30,12 @@ MIN_WINDOW_S = 1.0  # a trailing remainder shorter than this is merged into the 
 MAX_DURATION_S = 3 * 3600.0  # default limit on one file: 3 h (= 518,400,000 samples at 48 kHz)
 SILENCE_PEAK = 1e-4  # peak amplitude below which a clip is reported as silent (-80 dBFS)
 FFMPEG_TIMEOUT_S = 600
-# An MP3's frame count in libsndfile is an estimate (Xing header or bitrate), often a few
-# thousand frames off: an MP3 counts as truncated only when over 1 % of the estimate is missing.
-MP3_FRAME_ESTIMATE_SLACK = 0.01
+# The frame count libsndfile declares for lossy streams is an estimate: for MP3 from the Xing
+# header or the bitrate (often thousands of frames off), for Ogg Vorbis / Opus from the last
+# granule position (a few to ~100 frames more than decode). Such a file counts as truncated only
+# when over 1 % of the declared frames are missing; WAV / FLAC headers are exact.
+ESTIMATED_FRAME_FORMATS = ("MP3", "OGG")
+ESTIMATED_FRAME_SLACK = 0.01
 
 AUDIO_EXTENSIONS = (
     ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".wma",
@@ -82,19 +85,20 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
         declared = f.frames
         data = f.read(dtype="float32", always_2d=True)
         sr = f.samplerate
-        is_mp3 = f.format == "MP3"
+        estimated = f.format in ESTIMATED_FRAME_FORMATS
     # libsndfile returns what it could read from a truncated file; a wav/flac header that promises
     # more frames than the file holds is a truncated download or copy.
-    if _truncated(declared, len(data), is_mp3):
+    if _truncated(declared, len(data), estimated):
         raise AudioError(path, f"truncated: header declares {declared} frames, file holds {len(data)}")
     return data, sr
 
 
-def _truncated(declared: int, read: int, is_mp3: bool) -> bool:
-    """Whether ``read`` frames fall short of the ``declared`` count (an MP3's is an estimate)."""
+def _truncated(declared: int, read: int, estimated: bool) -> bool:
+    """Whether ``read`` frames fall short of the ``declared`` count (``estimated``: the count
+    of a lossy stream, see ESTIMATED_FRAME_SLACK)."""
     if not (declared > 0 and 0 < read < declared and declared < 2**62):
         return False
-    return not is_mp3 or read < declared * (1 - MP3_FRAME_ESTIMATE_SLACK)
+    return not estimated or read < declared * (1 - ESTIMATED_FRAME_SLACK)
 
 
 def _decode_ffmpeg(path: Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
@@ -167,8 +171,8 @@ def decode_bytes(
             arr = f.read(dtype="float32", always_2d=True)
             sr = f.samplerate
             declared = f.frames
-            is_mp3 = f.format == "MP3"
-        if _truncated(declared, len(arr), is_mp3):
+            estimated = f.format in ESTIMATED_FRAME_FORMATS
+        if _truncated(declared, len(arr), estimated):
             raise AudioError(name, f"truncated: header declares {declared} frames, "
                              f"file holds {len(arr)}")
     except (sf.LibsndfileError, RuntimeError, TypeError):
