@@ -17,6 +17,9 @@ clip once (:func:`musilingo.analysis.frontend.measure`, cached under ``--cache``
   Krumhansl-Kessler on the time-averaged CQT chroma.
 - tags: precision / recall / F1 of the tags the corpus has truth for; vocals: false-positive
   rate (the corpus has no voices).
+- the facts-only template (``template_*``): the evaluation baseline that answers each attribute
+  question from these facts alone, scored as the model's answers are (the bar issue 17 sets the
+  model: match it where the facts measure, beat it on instruments and style).
 
 Each figure is given overall, per source (mma, music21, abc) and with / without drums, plus
 seconds per clip. Results go to ``benchmarks/results/analysis-<split>.json``. ``--fit`` (dev
@@ -174,7 +177,29 @@ def run_clip(rec: dict, fe: Frontend, st: dict, with_tags: bool) -> dict:
     if with_tags and facts.tags is not None:
         row["vocals_false_positive"] = facts.tags.vocals
         row["tags"] = [f"{g.source}:{g.name}" for g in facts.tags.tags]
+    row.update(template_scores(rec, facts))
     return row
+
+
+def template_scores(rec: dict, facts) -> dict:
+    """The facts-only template's attribute scores (``template_<attribute>``, and their mean as
+    ``template_all``): the evaluation's baseline (``musilingo.evaluate.baselines.facts_classes``)
+    answering each canonical question from these facts, scored by ``musilingo.metrics.attributes``
+    as the model's answers are."""
+    from musilingo.attributes import class_sentence
+    from musilingo.data.manifest import Record
+    from musilingo.evaluate.baselines import facts_classes
+    from musilingo.evaluate.items import build_items
+    from musilingo.metrics.attributes import score_attribute
+
+    r = Record(id=rec["id"], audio=rec["audio"], attributes=rec["attributes"])
+    items = build_items([r], "attributes")
+    classes = facts_classes(items, {r.id: facts})
+    out = {f"template_{it.attribute}": score_attribute(
+        it.attribute, class_sentence(it.attribute, classes[it.id]) if it.id in classes else "",
+        rec["attributes"]) for it in items}
+    out["template_all"] = float(np.mean(list(out.values()))) if out else None
+    return out
 
 
 TAG_TRUTH = {  # "HEAD:tag" -> truth from a record (None: no truth for this clip)
@@ -488,7 +513,8 @@ def main(argv=None) -> int:
     metrics = ["tempo_within", "tempo_forgiving", "stock_within", "stock_forgiving",
                "meter_exact", "meter_feel", "meter_always_44", "meter_feel_always_duple",
                "key_exact", "key_score", "key_baseline_exact", "key_baseline_score",
-               "vocals_false_positive"]
+               "vocals_false_positive", "template_all", "template_tempo", "template_meter",
+               "template_key", "template_instruments", "template_drums", "template_style"]
     result["facts"] = summarise(rows, metrics)
     if not args.no_tags:
         probs = tag_matrix(fes)
