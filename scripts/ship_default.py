@@ -22,6 +22,15 @@ dest = Path(os.environ.get("MUSILINGO_SHIP_DEST")
 # MODEL_CARD.md is written by hand, not by a run: keep it across a reship (and update its figures
 # from the new results.json files)
 card = (dest / "MODEL_CARD.md").read_text() if (dest / "MODEL_CARD.md").is_file() else None
+# A run that continues the shipped default itself (its recipe's ``init`` is this folder): keep the
+# old default's files aside, so its phases become the new default's earlier phases.
+previous = None
+_init = (yaml.safe_load((run / "recipe.yaml").read_text()) or {}).get("init")
+if dest.exists() and _init and Path(str(_init)).resolve() == dest.resolve():
+    import tempfile
+
+    previous = Path(tempfile.mkdtemp(prefix="previous-default-")) / "model"
+    shutil.copytree(dest, previous)
 if dest.exists():
     shutil.rmtree(dest)
 shutil.copytree(run / "model", dest)
@@ -77,11 +86,28 @@ summary["training"] = {
 }
 # A continued run (its recipe's ``init`` is a model folder, as the default's later phases): walk
 # the chain back and ship every earlier phase's recipe, log and loss curve as phase1-*, phase2-*..
+continues = []
+if previous is not None:  # continuing the shipped default: its phases, then the default itself
+    old = json.loads((previous / "data_summary.json").read_text()).get("training", {})
+    n = 0
+    for n, entry in enumerate(old.get("continues", []), 1):
+        for name in ("recipe.yaml", "log.jsonl", "loss.png"):
+            if (previous / f"phase{n}-{name}").is_file():
+                shutil.copy(previous / f"phase{n}-{name}", dest / f"phase{n}-{name}")
+        continues.append({**entry, "recipe": f"phase{n}-recipe.yaml"})
+    n += 1
+    for name in ("recipe.yaml", "log.jsonl", "loss.png"):
+        if (previous / name).is_file():
+            shutil.copy(previous / name, dest / f"phase{n}-{name}")
+    continues.append({"recipe": f"phase{n}-recipe.yaml", "model": f"{_init} (the default shipped before)",
+                      **phase_figures(yaml.safe_load((previous / "recipe.yaml").read_text()),
+                                      read_log(previous / "log.jsonl")),
+                      **({"note": old["note"]} if old.get("note") else {})})
+    shutil.rmtree(previous.parent)
 phases, init = [], Path(str(recipe.get("init") or ""))
-while (init / "recipe.yaml").is_file() and len(phases) < 20:
+while previous is None and (init / "recipe.yaml").is_file() and len(phases) < 20:
     phases.append((init, yaml.safe_load((init / "recipe.yaml").read_text())))
     init = Path(str(phases[-1][1].get("init") or ""))
-continues = []
 for i, (model_dir, r) in enumerate(reversed(phases), 1):
     shutil.copy(model_dir / "recipe.yaml", dest / f"phase{i}-recipe.yaml")
     for name in ("log.jsonl", "loss.png"):

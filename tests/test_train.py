@@ -222,6 +222,18 @@ def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
     assert [c["model"] for c in training["continues"]] == [str(first), str(second)]
     assert "init: " + str(second) in (dest / "recipe.yaml").read_text()
     assert "init: " + str(first) in (dest / "phase2-recipe.yaml").read_text()
+    # a fourth phase that continues the shipped default itself: the old default's phases stay,
+    # and the old default becomes phase 3
+    train(_cfg(tmp_path, manifest, out=str(tmp_path / "p4"), init=str(dest), max_steps=2, seed=3))
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ship_default.py"), str(tmp_path / "p4"),
+                    str(manifest)], check=True, env={**os.environ, "MUSILINGO_SHIP_DEST": str(dest)})
+    assert {f"phase{i}-{n}" for i in (1, 2, 3) for n in ("log.jsonl", "loss.png", "recipe.yaml")} <= {
+        p.name for p in dest.iterdir()}
+    training = json.loads((dest / "data_summary.json").read_text())["training"]
+    assert [(c["recipe"], c["steps"]) for c in training["continues"]] == [
+        ("phase1-recipe.yaml", 4), ("phase2-recipe.yaml", 3), ("phase3-recipe.yaml", 2)]
+    assert "init: " + str(second) in (dest / "phase3-recipe.yaml").read_text()
+    assert "init: " + str(dest) in (dest / "recipe.yaml").read_text()
 
 
 def test_recipes_validate_against_the_options():
