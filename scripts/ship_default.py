@@ -99,6 +99,8 @@ if previous is not None:  # continuing the shipped default: its phases, then the
     for name in ("recipe.yaml", "log.jsonl", "loss.png"):
         if (previous / name).is_file():
             shutil.copy(previous / name, dest / f"phase{n}-{name}")
+    for ev in sorted(previous.glob("eval-*")):  # the old default's figures stay backed by files
+        shutil.copytree(ev, dest / f"phase{n}-{ev.name}")
     continues.append({"recipe": f"phase{n}-recipe.yaml", "model": f"{_init} (the default shipped before)",
                       **phase_figures(yaml.safe_load((previous / "recipe.yaml").read_text()),
                                       read_log(previous / "log.jsonl")),
