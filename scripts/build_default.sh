@@ -5,36 +5,53 @@
 # Training has three phases: configs/default/stage2.yaml (step 1550 of its 2480-step schedule),
 # configs/default/anneal.yaml (480 steps continuing from it, the learning rate annealed to min_lr),
 # then configs/default/key-focus.yaml (480 steps more with every key question trained 6 times more,
-# its Basic Pitch features and answer transposed together: key_transpose).
+# its Basic Pitch features and answer transposed together: key_transpose), then
+# configs/grounded/facts.yaml (160 steps more reading the measured facts, with MusicCaps text-only
+# samples and the pseudo-labelled Debian recordings of `musilingo data real-music`, on a seeded
+# 900-clip subset of the train split: scripts/grounded_subsets.py). Each step prints its minutes.
 #   bash scripts/build_default.sh                 # the shipped model: 4,000 clips, 1550 + 480 + 480 steps
 #   CLIPS=1000 STEPS=200 ANNEAL_STEPS=60 KEY_STEPS=40 bash scripts/build_default.sh   # quicker, weaker
-#   ANNEAL_STEPS=0 / KEY_STEPS=0 ...              # leave that phase out
+#   ANNEAL_STEPS=0 / KEY_STEPS=0 / GROUNDED=0 ... # leave that phase out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIPS=${CLIPS:-4000}
 STEPS=${STEPS:-}
 ANNEAL_STEPS=${ANNEAL_STEPS:-480}
 KEY_STEPS=${KEY_STEPS:-480}
+GROUNDED=${GROUNDED:-1}
 M=.venv/bin/musilingo
 start=$(date +%s)
-$M data render corpus --clips "$CLIPS"
+step_start=$start
+took() { echo "build_default: $1 took $(( ($(date +%s) - step_start) / 60 )) min"; step_start=$(date +%s); }
+$M data render corpus --clips "$CLIPS"; took "render"
 # (train fills the feature cache for its train and valid clips itself; eval does the test clips)
 $M train --recipe configs/default/stage2.yaml ${STEPS:+--max-steps "$STEPS" --end-at-step "$STEPS"}
+took "phase 1 (with feature caching)"
 RUN=runs/default
 if [ "$ANNEAL_STEPS" != 0 ]; then
-  $M train --recipe configs/default/anneal.yaml --max-steps "$ANNEAL_STEPS"
+  $M train --recipe configs/default/anneal.yaml --max-steps "$ANNEAL_STEPS"; took "anneal phase"
   RUN=runs/default-anneal
 fi
 if [ "$KEY_STEPS" != 0 ]; then
   $M train --recipe configs/default/key-focus.yaml --init $RUN/model --max-steps "$KEY_STEPS"
+  took "key phase"
   RUN=runs/default-key
 fi
+if [ "$GROUNDED" != 0 ]; then
+  $M data real-music realmusic; took "real recordings (download, clip, pseudo-label)"
+  .venv/bin/python scripts/grounded_subsets.py corpus/manifest.jsonl
+  $M train --recipe configs/grounded/facts.yaml --init $RUN/model; took "grounded phase (with facts)"
+  RUN=runs/grounded-facts
+fi
 # dev split (the default is chosen on it; no baselines), then the test split with its baselines
+# (the grounded phase's baselines learn from its 900 training clips: sub-test.jsonl)
+EVAL=corpus/manifest.jsonl; [ "$GROUNDED" != 0 ] && EVAL=corpus/sub-test.jsonl
 $M eval corpus/manifest.jsonl --model $RUN/model --task attributes --split valid --no-baselines \
         --feature-cache cache/features --out $RUN/eval-attributes-valid
-$M eval corpus/manifest.jsonl --model $RUN/model --task attributes --split test --feature-cache cache/features \
+$M eval $EVAL --model $RUN/model --task attributes --split test --feature-cache cache/features \
         --out $RUN/eval-attributes
-$M eval corpus/manifest.jsonl --model $RUN/model --task caption --split test --feature-cache cache/features \
+$M eval $EVAL --model $RUN/model --task caption --split test --feature-cache cache/features \
         --out $RUN/eval-caption
+took "evaluation"
 .venv/bin/python scripts/ship_default.py $RUN corpus/manifest.jsonl
 echo "build_default: done in $(( ($(date +%s) - start) / 60 )) min"
