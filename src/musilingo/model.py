@@ -370,8 +370,9 @@ class MusiLingo(nn.Module):
         """Render prompts, embed them and scatter the projected audio into the audio slots.
 
         features: per sample [n_i, D] pooled encoder features; conversations: per sample a list
-        of turns; facts: per sample the measured-facts line after the audio (or None). Returns inputs_embeds [B, L, H], attention_mask [B, L], position_ids [B, L] and
-        labels [B, L] (-100 outside the answer tokens).
+        of turns; facts: per sample the measured-facts line after the audio (or None). Returns
+        inputs_embeds [B, L, H], attention_mask [B, L], position_ids [B, L] and labels [B, L]
+        (-100 outside the answer tokens).
         """
         style = style or self.prompt
         facts = list(facts) if facts is not None else [None] * len(features)

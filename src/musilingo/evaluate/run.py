@@ -121,9 +121,10 @@ def eval_command(data: str, *, out: str, model: str = "default",
                 replace(m.feature_spec, facts=True), records, opts.feature_cache or out_dir / "features",
                 opts.batch_size, device=str(m.device))
             for r in records:
-                windows = [f for f in with_facts.facts(r.id)] if with_facts.has_facts(r.id) else []
-                if any(f is not None for f in windows):
-                    measured[r.id] = merge_facts([f for f in windows if f is not None])
+                windows = [f for f in with_facts.facts(r.id) if f is not None] \
+                    if with_facts.has_facts(r.id) else []
+                if windows:
+                    measured[r.id] = merge_facts(windows)
     done = load_predictions(pred_path)
     preds = {s: {it.id: done[(s, it.id)]["prediction"] for it in items if (s, it.id) in done}
              for s in ("model", "no_audio")}
