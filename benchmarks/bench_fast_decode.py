@@ -7,6 +7,9 @@ Paths (one model, one process; the decoding copies are made once and swapped in)
                  ``InferenceConfig(fast_decode=False)``, what every release before this one ran
 * ``fast-PREC``  ``llm.greedy_decode`` on the decoding copy (LoRA merged) in PREC = float32,
                  bfloat16, int8, int8-dynamic (``InferenceConfig(precision=PREC)``)
+* ``cpp-PREC``   runtime llama.cpp: the decoding copy as a GGUF (float32 -> F32, bfloat16 -> BF16,
+                 int8 -> Q8_0) decoded by llama.cpp (``InferenceConfig(runtime="llama.cpp",
+                 precision=PREC)``; needs llama-cpp-python); ask for it as ``cpp-int8`` etc.
 
 Figures (timed repeats interleaved path by path, so a change of machine load hits every path
 alike; medians):
@@ -74,6 +77,10 @@ def weight_bytes_per_token(llm) -> int:
 
     from musilingo.llm import Int8WeightLinear
 
+    if not isinstance(llm, nn.Module):  # runtime llama.cpp: every tensor of its GGUF (the tied
+        import gguf                     # embedding is the output matrix, read whole)
+
+        return sum(int(t.n_bytes) for t in gguf.GGUFReader(llm.path).tensors)
     total = 0
     for mod in llm.modules():
         if isinstance(mod, Int8WeightLinear):
@@ -98,9 +105,12 @@ class Paths:
         self.model = model
         self.cfg = {"reference": (InferenceConfig(fast_decode=False), None)}
         for p in precisions:
-            model.config.inference = InferenceConfig(fast_decode=True, precision=p)
+            runtime = "llama.cpp" if p.startswith("cpp-") else "torch"
+            model.config.inference = InferenceConfig(fast_decode=True, precision=p.removeprefix("cpp-"),
+                                                     runtime=runtime)
             model.prepare_inference()
-            self.cfg[f"fast-{p}"] = (model.config.inference, model.decode_llm)
+            self.cfg[p if runtime == "llama.cpp" else f"fast-{p}"] = (model.config.inference,
+                                                                      model.decode_llm)
         self.names = list(self.cfg)
 
     def use(self, name: str):
@@ -141,6 +151,8 @@ def bench_decode(paths: Paths, feats10, args) -> dict:
                                           attention_mask=batch["attention_mask"], max_new_tokens=n,
                                           min_new_tokens=n, do_sample=False, pad_token_id=pad,
                                           temperature=None, top_p=None, top_k=None)
+        if name.startswith("cpp-"):
+            return llm.greedy_decode(batch["inputs_embeds"], batch["attention_mask"], n, [], pad)
         return greedy_decode(llm, batch["inputs_embeds"].to(input_dtype(llm)),
                              batch["attention_mask"], n, [], pad)
 
@@ -243,7 +255,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timed rounds (median)")
     ap.add_argument("--tokens", type=int, default=64, help="fixed new tokens of the decode figure")
     ap.add_argument("--precisions", default=",".join(PRECISIONS),
-                    help="fast paths to measure (comma-separated float32,bfloat16,int8,int8-dynamic)")
+                    help="fast paths to measure (comma-separated float32,bfloat16,int8,int8-dynamic; "
+                         "cpp-float32,cpp-bfloat16,cpp-int8 for runtime llama.cpp)")
     ap.add_argument("--batch", type=int, default=8, help="clips of the batch figure (default 8)")
     ap.add_argument("--batch-paths", default="reference,fast-float32",
                     help="paths of the batch-vs-one-by-one figure (comma-separated)")

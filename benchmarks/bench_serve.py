@@ -7,6 +7,8 @@ model calls served them, once per server mode (``--modes``, each in a fresh serv
 
 * ``batched``       the server as shipped (``--max-batch``, fast decode, feature cache)
 * ``batched-int8``  the same with ``precision="int8"`` (weight-only int8 LLM copy)
+* ``batched-cpp``   the same with ``runtime="llama.cpp"`` (float32 GGUF; needs llama-cpp-python)
+* ``batched-cpp-int8``  runtime llama.cpp with Q8_0 weights
 * ``batching-off``  the same with max batch 1
 * ``before``        the path every release before issue 18 ran: ``generate()`` on the unmerged
                     model (``fast_decode=False``) and no feature cache (every upload decoded and
@@ -65,13 +67,14 @@ QUESTIONS = ["What is the tempo?", "Which instruments can you hear?", "What key 
 
 def start_server(model: str, device: str | None, port: int, max_batch: int, max_wait_ms: int,
                  max_queue: int, fast_decode: bool = True, feature_cache_items: int = 64,
-                 threads: int | None = None, precision: str | None = None) -> subprocess.Popen:
+                 threads: int | None = None, precision: str | None = None,
+                 runtime: str | None = None) -> subprocess.Popen:
     code = ("import logging, warnings; warnings.simplefilter('ignore'); import torch, uvicorn; "
             + (f"torch.set_num_threads({threads}); " if threads else "")
             + "from musilingo.model import MusiLingo; "
             "from musilingo.serve import ServeSettings, create_app; "
             f"m = MusiLingo.from_pretrained({model!r}, device={device!r}, fast_decode={fast_decode}, "
-            f"precision={precision!r}); "
+            f"precision={precision!r}, runtime={runtime!r}); "
             f"s = ServeSettings(model={model!r}, max_batch={max_batch}, max_wait_ms={max_wait_ms}, "
             f"max_queue={max_queue}, feature_cache_items={feature_cache_items}); "
             f"uvicorn.run(create_app(m, s), host='127.0.0.1', port={port}, log_level='warning')")
@@ -128,24 +131,28 @@ async def fire(url: str, clips: list[bytes], n: int, concurrency: int, max_secon
             "p95_ms": float(np.percentile(lat, 95))}
 
 
-MODES = {  # label -> (max batch (None = --max-batch), fast_decode, feature_cache_items, precision)
-    "batched": (None, True, 64, None),
-    "batched-int8": (None, True, 64, "int8"),
-    "batching-off": (1, True, 64, None),
-    "before": (None, False, 0, None),
+MODES = {  # label -> (max batch (None = --max-batch), fast_decode, feature_cache_items, precision,
+    #                   runtime (None = the model's))
+    "batched": (None, True, 64, None, None),
+    "batched-int8": (None, True, 64, "int8", None),
+    "batched-cpp": (None, True, 64, None, "llama.cpp"),
+    "batched-cpp-int8": (None, True, 64, "int8", "llama.cpp"),
+    "batching-off": (1, True, 64, None, None),
+    "before": (None, False, 0, None, "torch"),
 }
 
 
 def run_mode(args: argparse.Namespace, label: str, clips: list[bytes]) -> dict:
     from machine import loadavg
 
-    batch, fast, cache, precision = MODES[label]
+    batch, fast, cache, precision, runtime = MODES[label]
     max_batch = batch or args.max_batch
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start_server(args.model, args.device, port, max_batch, args.max_wait_ms,
                         max_queue=max(64, args.concurrency * 2), fast_decode=fast,
-                        feature_cache_items=cache, threads=args.threads, precision=precision)
+                        feature_cache_items=cache, threads=args.threads, precision=precision,
+                        runtime=runtime)
     questions = QUESTIONS if args.questions == "distinct" else QUESTIONS[:1]
     try:
         health = wait_ready(url, proc)

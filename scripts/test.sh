@@ -4,6 +4,7 @@
 # run them with: .venv/bin/python -m pytest -m slow (or -m gpu on a machine with CUDA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export MUSILINGO_REQUIRE_LLAMACPP=1  # the runtime's tests run, never skip (tests/test_llamacpp.py)
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 set +e

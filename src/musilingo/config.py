@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from musilingo.errors import CheckpointError, ConfigError
-from musilingo.generation import PRECISIONS
+from musilingo.generation import RUNTIMES, PRECISIONS
 from musilingo.projector import PROJECTOR_KINDS
 
 ENCODER_NAMES = ("mert", "random-mert", "musicnn", "basic-pitch", "composite")
@@ -124,10 +124,21 @@ class InferenceConfig:
     """the decoding copy's weights: auto (= ``llm.dtype``) | float32 | bfloat16 | int8 (CPU only:
     weight-only int8 Linear layers, bfloat16 matmul inputs) | int8-dynamic (CPU only: torch.ao
     dynamic quantisation, int8 activations too); used with fast_decode (``llm.inference_llm``)"""
+    runtime: str = "torch"
+    """what runs the greedy decoding copy: torch | llama.cpp (CPU, LLaMA-architecture LLMs; the
+    copy is written once as a GGUF file, precision auto/float32 -> F32, bfloat16 -> BF16, int8 ->
+    Q8_0; needs llama-cpp-python: ``musilingo.llamacpp``) | auto (llama.cpp where it can run,
+    torch otherwise: ``MusiLingo.runtime`` says which)"""
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"unknown runtime {self.runtime!r}; choose one of {RUNTIMES}")
+        if self.runtime == "llama.cpp" and not self.fast_decode:
+            raise ConfigError("runtime llama.cpp decodes greedily only: it needs fast_decode true")
+        if self.runtime == "llama.cpp" and self.precision == "int8-dynamic":
+            raise ConfigError("runtime llama.cpp has no int8-dynamic form; use int8 (Q8_0 weights)")
         if not isinstance(self.fast_decode, bool):
             raise ConfigError(f"fast_decode must be true or false, got {self.fast_decode!r}")
 

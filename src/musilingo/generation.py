@@ -1,6 +1,7 @@
 """How text is decoded: :class:`GenerationOptions` and its named presets (``greedy``, ``paper``,
 ``beam``), the one list of decoding names that the CLI, the server and evaluation offer, and the
-one list of weight precisions an inference model can decode in (``Precision``).
+one list of weight precisions an inference model can decode in (``Precision``) and of the runtimes
+greedy answers are decoded by (``Runtime``).
 
 No torch here (the CLI reads the names without loading a model); :meth:`MusiLingo.generate
 <musilingo.model.MusiLingo.generate>` applies the options.
@@ -20,6 +21,11 @@ DECODINGS: tuple[str, ...] = get_args(Decoding)
 #: int8-dynamic (CPU, torch.ao dynamic quantisation; loses accuracy, see docs/usage.md)
 Precision = Literal["auto", "float32", "bfloat16", "int8", "int8-dynamic"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+#: torch (transformers, any LLM, CPU or GPU) | llama.cpp (LLaMA-architecture LLMs on CPU, through
+#: llama-cpp-python: ``musilingo.llamacpp``) | auto (llama.cpp where it can run: CPU, a LLaMA-
+#: architecture LLM, llama-cpp-python installed, a precision it has; torch otherwise)
+Runtime = Literal["auto", "torch", "llama.cpp"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 
 @dataclass

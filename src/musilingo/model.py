@@ -108,13 +108,15 @@ class MusiLingo(nn.Module):
         # the LLM's decoding copy (``prepare_inference``); kept out of the module tree, so it is in
         # neither parameters() nor state_dict()
         object.__setattr__(self, "_decode_llm", None)
+        object.__setattr__(self, "_runtime", "torch")
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", device: str | None = None,
                         llm: str | None = None, encoder_path: str | None = None,
                         trainable: bool = False, overrides: dict | None = None,
-                        precision: str | None = None, fast_decode: bool | None = None) -> "MusiLingo":
+                        precision: str | None = None, fast_decode: bool | None = None,
+                        runtime: str | None = None) -> "MusiLingo":
         """Load a model folder or a preset (``paper``, ``default``, ``tiny``).
 
         ``llm`` / ``encoder_path`` override where the LLM / MERT weights come from (e.g. a local
@@ -122,7 +124,8 @@ class MusiLingo(nn.Module):
         (= cuda when available). ``trainable`` loads a saved LoRA adapter for further training;
         ``overrides`` replaces config fields before the model is built; nested mappings are merged
         (``{"llm": {"lora": {"target_modules": [...]}}}`` keeps the other ``llm`` fields).
-        ``precision`` / ``fast_decode`` replace ``config.inference``'s (see ``InferenceConfig``);
+        ``precision`` / ``fast_decode`` / ``runtime`` replace ``config.inference``'s (see
+        ``InferenceConfig``);
         a model loaded not ``trainable`` is prepared for answering (:meth:`prepare_inference`).
         """
         device = resolve_device(device)
@@ -131,8 +134,8 @@ class MusiLingo(nn.Module):
             config.llm.name_or_path = llm
         if encoder_path:
             config.encoder.path = encoder_path
-        inference = {k: v for k, v in (("precision", precision), ("fast_decode", fast_decode))
-                     if v is not None}
+        inference = {k: v for k, v in (("precision", precision), ("fast_decode", fast_decode),
+                                       ("runtime", runtime)) if v is not None}
         if inference:
             overrides = _merged(overrides or {}, {"inference": inference})
         if overrides:
@@ -156,14 +159,38 @@ class MusiLingo(nn.Module):
         """Make the LLM's decoding copy for answering only, as ``config.inference`` says: LoRA
         merged into the weights, weights in its ``precision`` (``llm.inference_llm``). Call it after
         moving the model to its device; training the adapters afterwards does not reach the copy
-        (``from_pretrained(trainable=True)`` never makes one)."""
+        (``from_pretrained(trainable=True)`` never makes one). Runtime llama.cpp: the merged copy is
+        written as a GGUF file (cached by weights) and decoded by llama.cpp."""
         cfg = self.config.inference
-        object.__setattr__(self, "_decode_llm",
-                           inference_llm(self.llm, cfg.precision) if cfg.fast_decode else None)
+        runtime = cfg.runtime
+        if runtime == "auto":
+            from musilingo.llamacpp import can_run
+
+            runtime = "llama.cpp" if cfg.fast_decode and can_run(self.llm.config, self.device,
+                                                                 cfg.precision) else "torch"
+        if runtime == "llama.cpp":
+            from musilingo.llamacpp import LlamaCppLM, cached_gguf, check_convertible, require_llama_cpp
+
+            if self.device.type != "cpu":
+                raise ConfigError("runtime llama.cpp runs on CPU; use runtime torch on a GPU")
+            require_llama_cpp()
+            check_convertible(self.llm.config)
+            gguf = cached_gguf(inference_llm(self.llm, "auto"), cfg.precision)
+            decode = LlamaCppLM(gguf, self.llm.config.hidden_size)
+        else:
+            decode = inference_llm(self.llm, cfg.precision) if cfg.fast_decode else None
+        object.__setattr__(self, "_decode_llm", decode)
+        object.__setattr__(self, "_runtime", runtime)
 
     @property
-    def decode_llm(self) -> nn.Module:
-        """The LLM greedy answers are decoded with: the decoding copy, or ``llm`` itself."""
+    def runtime(self) -> str:
+        """The runtime greedy answers are decoded by: torch or llama.cpp (``auto`` resolved)."""
+        return self._runtime
+
+    @property
+    def decode_llm(self):
+        """What greedy answers are decoded with: the decoding copy (an ``nn.Module``, or a
+        ``llamacpp.LlamaCppLM`` for runtime llama.cpp), or ``llm`` itself."""
         return self._decode_llm if self._decode_llm is not None else self.llm
 
     def load_projector(self, path: str | os.PathLike) -> None:
@@ -454,6 +481,9 @@ class MusiLingo(nn.Module):
         if stop is None:
             stop = StopStrings(self.tokenizer, self.prompt.stop_strings)
             object.__setattr__(self, "_stop", stop)
+        if not isinstance(llm, nn.Module):  # runtime llama.cpp
+            return llm.greedy_decode(batch["inputs_embeds"], batch["attention_mask"], max_new_tokens,
+                                     eos, self.tokenizer.pad_token_id, stop)
         was_training = llm.training
         llm.eval()
         try:
@@ -588,12 +618,13 @@ class Chat:
 
 
 def load_model(name_or_path: str, device: str | None = None, llm: str | None = None,
-               precision: str | None = None) -> tuple[MusiLingo, list[str]]:
+               precision: str | None = None, runtime: str | None = None) -> tuple[MusiLingo, list[str]]:
     """``MusiLingo.from_pretrained`` for entry points (CLI, evaluator, server): the untrained-model
     warning comes back as a note for the caller to show its own way, not as a Python warning."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UntrainedModelWarning)
-        model = MusiLingo.from_pretrained(name_or_path, device=device, llm=llm, precision=precision)
+        model = MusiLingo.from_pretrained(name_or_path, device=device, llm=llm, precision=precision,
+                                          runtime=runtime)
     notes = []
     for w in caught:
         if issubclass(w.category, UntrainedModelWarning):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from musilingo.errors import ConfigError, MusiLingoError
-from musilingo.generation import Decoding, Precision
+from musilingo.generation import Decoding, Precision, Runtime
 from musilingo.scale.options import RayOptions
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -52,12 +52,16 @@ class ModelSource:
     """weights greedy answers are decoded with: auto = the LLM's own dtype; bfloat16; int8 and
     int8-dynamic run on CPU only (docs/usage.md says what each costs in quality) (default: the
     model's config)"""
+    runtime: Runtime | None = None
+    """what decodes greedy answers: torch, or llama.cpp (CPU, LLaMA-architecture LLMs; needs
+    llama-cpp-python, see docs/usage.md) (default: the model's config)"""
 
     def load(self):
         """Load the model; notes about replaced parts are printed as warnings."""
         from musilingo.model import load_model
 
-        m, notes = load_model(self.model, self.device, self.llm, precision=self.precision)
+        m, notes = load_model(self.model, self.device, self.llm, precision=self.precision,
+                              runtime=self.runtime)
         for note in notes:
             _err(f"warning: {note}")
         return m

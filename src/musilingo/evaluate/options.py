@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from musilingo.errors import ConfigError
-from musilingo.generation import Decoding, Precision
+from musilingo.generation import Decoding, Runtime, Precision
 from musilingo.metrics.score import Protocol
 
 Task = Literal["caption", "qa", "attributes"]
@@ -40,6 +40,9 @@ class EvalOptions:
     precision: Precision | None = None
     """weights greedy answers are decoded with (None = the model config's; int8 is faster on CPU,
     see docs/usage.md for what it costs); recorded in run.json"""
+    runtime: Runtime | None = None
+    """what decodes greedy answers: torch or llama.cpp (None = the model config's); recorded in
+    run.json"""
     bertscore: bool = True
     """compute BERTScore in the text protocols"""
     bertscore_model: str | None = None

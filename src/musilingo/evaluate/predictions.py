@@ -16,7 +16,7 @@ from musilingo.evaluate.items import Item
 log = logging.getLogger(__name__)
 
 # run.json keys that must agree for earlier predictions to be reused
-_RUN_KEYS = ("model", "data", "task", "split", "decoding", "max_new_tokens", "precision")
+_RUN_KEYS = ("model", "data", "task", "split", "decoding", "max_new_tokens", "precision", "runtime")
 
 
 def load_predictions(path: Path) -> dict[tuple[str, str], dict]:

@@ -80,7 +80,7 @@ def eval_command(data: str, *, out: str, model: str = "default",
     check_run(out_dir, {"model": model, "data": str(Path(data).resolve()), "task": opts.task,
                         "split": opts.split, "decoding": opts.decoding,
                         "max_new_tokens": opts.max_new_tokens, "precision": opts.precision,
-                        "musilingo_version": __version__})
+                        "runtime": opts.runtime, "musilingo_version": __version__})
     pred_path = out_dir / "predictions.jsonl"
     done = load_predictions(pred_path)
 
@@ -90,7 +90,7 @@ def eval_command(data: str, *, out: str, model: str = "default",
 
     from musilingo.model import load_model
 
-    m, notes = load_model(model, device, precision=opts.precision)
+    m, notes = load_model(model, device, precision=opts.precision, runtime=opts.runtime)
     for note in notes:
         log.warning("%s", note)
     gen = GenerationOptions.named(opts.decoding, opts.max_new_tokens or m.config.max_new_tokens)

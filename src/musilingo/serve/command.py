@@ -12,7 +12,7 @@ import logging
 from typing import Literal
 
 from musilingo.errors import ConfigError
-from musilingo.generation import Precision
+from musilingo.generation import Runtime, Precision
 from musilingo.serve.settings import LOOPBACK_HOSTS, ServeSettings
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def serve_command(settings: ServeSettings | None = None, host: str = "127.0.0.1",
                   port: int = 8000, device: str | None = None, llm: str | None = None,
-                  precision: Precision | None = None,
+                  precision: Precision | None = None, runtime: Runtime | None = None,
                   log_level: Literal["debug", "info", "warning", "error"] = "info") -> None:
     """Serve one model over HTTP (API and browser page) until interrupted.
 
@@ -35,6 +35,7 @@ def serve_command(settings: ServeSettings | None = None, host: str = "127.0.0.1"
         llm: replace the model's LLM (a folder or hub id).
         precision: weights the answers are decoded with (default: the model's; int8 is faster
             on CPU, see docs/usage.md for its accuracy).
+        runtime: what decodes greedy answers: torch, or llama.cpp (CPU; default: the model's).
         log_level: uvicorn's log level.
     """
     import uvicorn
@@ -45,7 +46,7 @@ def serve_command(settings: ServeSettings | None = None, host: str = "127.0.0.1"
     settings = settings or ServeSettings()
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {port}")
-    m, notes = load_model(settings.model, device, llm, precision=precision)
+    m, notes = load_model(settings.model, device, llm, precision=precision, runtime=runtime)
     for note in notes:
         log.warning("%s", note)
     if host not in LOOPBACK_HOSTS:
