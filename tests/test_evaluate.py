@@ -81,11 +81,24 @@ def _lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, counted_generate):
+def test_attributes_eval_writes_results_report_and_baselines(dataset, tmp_path, counted_generate,
+                                                            monkeypatch):
+    import musilingo.features as features_mod
+
+    loaded = []
+    real_load = features_mod.load_audio
+
+    def counting_load(path, *a, **k):
+        loaded.append(str(path))
+        return real_load(path, *a, **k)
+
+    monkeypatch.setattr(features_mod, "load_audio", counting_load)
     out = tmp_path / "out"
     code = _eval("tiny", dataset, str(out), task="attributes", max_new_tokens=4,
                                  batch_size=4, bertscore=False)
     assert code == 0
+    # each clip's audio is decoded once: encoded and, for the facts-only template, measured
+    assert loaded and len(loaded) == len(set(loaded))
     preds = _lines(out / "predictions.jsonl")
     # 4 test clips x 6 attributes, for the model and the no-audio LLM
     assert sum(p["system"] == "model" for p in preds) == 24

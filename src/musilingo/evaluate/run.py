@@ -101,10 +101,23 @@ def eval_command(data: str, *, out: str, model: str = "default",
     # one encoder pass per clip, shared with training and later runs (musilingo.features)
     from musilingo.features import build_feature_cache
 
-    need = {r.id: r for r in ([it.record for it in todo] + (records + train if with_baselines else []))}
-    features, fstats = build_feature_cache(
-        m.feature_spec, list(need.values()), opts.feature_cache or out_dir / "features",
-        opts.batch_size, device=str(m.device))
+    from dataclasses import replace
+
+    cache_dir = opts.feature_cache or out_dir / "features"
+    evaluated = {r.id: r for r in ([it.record for it in todo] + (records if with_baselines else []))}
+    # the facts-only template needs each evaluated clip's measured facts: measured in the same
+    # pass that encodes it (one audio decode per clip), not in a second pass over the audio
+    template = with_baselines and opts.task == "attributes"
+    spec = replace(m.feature_spec, facts=True) if template else m.feature_spec
+    features, fstats = build_feature_cache(spec, list(evaluated.values()), cache_dir,
+                                           opts.batch_size, device=str(m.device))
+    failed_clips = dict(fstats["failed"])
+    extra = [r for r in {r.id: r for r in train}.values() if r.id not in evaluated] if with_baselines else []
+    if extra:  # the probe's and majority's training clips: features only
+        features, more = build_feature_cache(m.feature_spec, extra, cache_dir, opts.batch_size,
+                                             device=str(m.device))
+        failed_clips.update(more["failed"])
+    fstats = {**fstats, "failed": failed_clips}
     failed = run_model(m, todo, pred_path, gen, opts.batch_size, features, fstats["failed"]) if todo else 0
     if with_baselines:
         todo = pending("no_audio")
@@ -112,17 +125,12 @@ def eval_command(data: str, *, out: str, model: str = "default",
             run_no_audio(m, todo, pred_path, gen, opts.batch_size)
         pooled = {r.id: features[r.id].mean(dim=0).numpy() for r in records + train if r.id in features}
         measured = {}
-        if opts.task == "attributes":  # the facts-only template: each clip's measured facts
-            from dataclasses import replace
-
+        if template:  # the facts-only template: each clip's measured facts (measured above)
             from musilingo.analysis.facts import merge_facts
 
-            with_facts, _ = build_feature_cache(
-                replace(m.feature_spec, facts=True), records, opts.feature_cache or out_dir / "features",
-                opts.batch_size, device=str(m.device))
             for r in records:
-                windows = [f for f in with_facts.facts(r.id) if f is not None] \
-                    if with_facts.has_facts(r.id) else []
+                windows = [f for f in features.facts(r.id) if f is not None] \
+                    if features.has_facts(r.id) else []
                 if windows:
                     measured[r.id] = merge_facts(windows)
     done = load_predictions(pred_path)
