@@ -193,6 +193,10 @@ def bench_caption(paths: Paths, clip10: Path, args) -> dict:
     enc_times, _ = interleaved(["encode"], lambda _: model.pooled_features([samples]), args.repeats)
     out = {"clip_s": 10.0, "loadavg": loadavg(), "encode_s": statistics.median(enc_times["encode"]),
            "paths": {}}
+    if model.config.facts:  # the measured-facts analysis a caption runs beside the encoder
+        ana_times, _ = interleaved(["analysis"], lambda _: model.feature_spec.measure([samples]),
+                                   args.repeats)
+        out["analysis_s"] = statistics.median(ana_times["analysis"])
     for name in paths.names:
         med = statistics.median(times[name])
         out["paths"][name] = {"median_s": med, "times_s": times[name], "text": answers[name].text}
@@ -341,7 +345,8 @@ def report(res: dict) -> None:
     if "caption" in res:
         c = res["caption"]
         print(f"\n[caption] warm model.caption of one 10 s clip (load {c['loadavg']}); "
-              f"encoder alone {c['encode_s']:.2f} s")
+              f"encoder alone {c['encode_s']:.2f} s"
+              + (f", analysis alone {c['analysis_s']:.2f} s" if "analysis_s" in c else ""))
         for k, v in c["paths"].items():
             print(f"  {k:<16}{v['median_s']:>8.2f} s  x{v['x_reference']:.2f}  {v['text'][:70]!r}")
     for k, v in res.get("profile", {}).get("paths", {}).items():

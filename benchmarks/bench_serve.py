@@ -5,7 +5,8 @@ Starts the server in a subprocess on a free loopback port (the ``tiny`` random m
 (httpx async, bounded by ``--max-seconds``), and prints requests/s, p50/p95 latency and how many
 model calls served them, once per server mode (``--modes``, each in a fresh server process):
 
-* ``batched``       the server as shipped (``--max-batch``, fast decode, feature cache)
+* ``batched``       the server with runtime torch (``--max-batch``, fast decode, feature cache):
+                    as shipped before runtime llama.cpp
 * ``batched-int8``  the same with ``precision="int8"`` (weight-only int8 LLM copy)
 * ``batched-cpp``   the same with ``runtime="llama.cpp"`` (float32 GGUF; needs llama-cpp-python)
 * ``batched-cpp-int8``  runtime llama.cpp with Q8_0 weights
@@ -132,12 +133,12 @@ async def fire(url: str, clips: list[bytes], n: int, concurrency: int, max_secon
 
 
 MODES = {  # label -> (max batch (None = --max-batch), fast_decode, feature_cache_items, precision,
-    #                   runtime (None = the model's))
-    "batched": (None, True, 64, None, None),
-    "batched-int8": (None, True, 64, "int8", None),
+    #                   runtime)
+    "batched": (None, True, 64, None, "torch"),
+    "batched-int8": (None, True, 64, "int8", "torch"),
     "batched-cpp": (None, True, 64, None, "llama.cpp"),
     "batched-cpp-int8": (None, True, 64, "int8", "llama.cpp"),
-    "batching-off": (1, True, 64, None, None),
+    "batching-off": (1, True, 64, None, "torch"),
     "before": (None, False, 0, None, "torch"),
 }
 

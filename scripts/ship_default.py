@@ -34,6 +34,11 @@ if dest.exists() and _init and Path(str(_init)).resolve() == dest.resolve():
 if dest.exists():
     shutil.rmtree(dest)
 shutil.copytree(run / "model", dest)
+# The shipped default decodes with llama.cpp where it can run (the same answers as torch in
+# float32, several times faster on CPU: benchmarks/README.md), torch elsewhere.
+_config = json.loads((dest / "config.json").read_text())
+_config.setdefault("inference", {})["runtime"] = "auto"
+(dest / "config.json").write_text(json.dumps(_config, indent=2) + "\n")
 if card is not None:
     (dest / "MODEL_CARD.md").write_text(card)
 for name in ("log.jsonl", "loss.png"):

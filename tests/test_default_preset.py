@@ -75,3 +75,13 @@ def test_hears_drums_on_a_drum_clip_and_none_on_a_piano_clip(default_model, tmp_
     levels = [(drums[0] * g, drums[1], f"drums x{g}") for g in (0.1, 0.25, 3.0)]
     for a in default_model.ask(levels, "Are there drums in this music?"):
         assert a.text.lower().startswith("yes"), a.text
+
+
+def test_default_decodes_with_llamacpp_where_installed(default_model):
+    """The shipped config says runtime auto: llama.cpp when llama-cpp-python is installed (as
+    scripts/setup.sh does), torch otherwise."""
+    import importlib.util
+
+    cfg = json.loads((PRESET_DIR / "default" / "config.json").read_text())
+    assert cfg["inference"]["runtime"] == "auto"
+    assert default_model.runtime == ("llama.cpp" if importlib.util.find_spec("llama_cpp") else "torch")

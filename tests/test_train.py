@@ -218,6 +218,8 @@ def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
                      "projector.safetensors", "recipe.yaml"]
     training = json.loads((dest / "data_summary.json").read_text())["training"]
     assert training["steps"] == 2
+    # the shipped default decodes with llama.cpp where it can run
+    assert json.loads((dest / "config.json").read_text())["inference"]["runtime"] == "auto"
     assert [(c["steps"], c["schedule_steps"]) for c in training["continues"]] == [(4, 6), (3, 3)]
     assert [c["model"] for c in training["continues"]] == [str(first), str(second)]
     assert "init: " + str(second) in (dest / "recipe.yaml").read_text()

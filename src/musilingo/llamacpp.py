@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -211,7 +212,7 @@ class LlamaCppLM:
 
     ``n_ctx``: KV positions shared by all rows of a batch (a batch of B prompts of L positions
     writing T tokens needs B * (L + T)); ``n_threads``: default torch's thread count. The context
-    is grown (re-made) when a batch needs more. Not thread-safe: one call at a time.
+    is grown (re-made) when a batch needs more. Calls from several threads take turns.
     """
 
     def __init__(self, path: str | os.PathLike, hidden_size: int, n_ctx: int = 4096,
@@ -229,6 +230,7 @@ class LlamaCppLM:
         self.ctx = None
         self.n_ctx = 0
         self.n_seq = 0
+        self._lock = threading.Lock()  # one llama.cpp context: one decode at a time
         self._make_context(n_ctx, 1)
 
     def _make_context(self, n_ctx: int, n_seq: int) -> None:
@@ -284,13 +286,20 @@ class LlamaCppLM:
     def _argmax(self, batch_index: int) -> int:
         return int(self.logits(batch_index).argmax())
 
-    @torch.inference_mode()
     def greedy_decode(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                       max_new_tokens: int, eos_token_ids: Sequence[int], pad_token_id: int,
                       stop=None) -> torch.Tensor:
         """``llm.greedy_decode``'s contract on llama.cpp: prompts ``inputs_embeds`` [B, L, H]
         (left-padded; ``attention_mask`` [B, L]) -> new tokens [B, T], finished rows padded with
         ``pad_token_id``. Each row is its own sequence at positions 0.. (padding dropped)."""
+        with self._lock:
+            return self._greedy(inputs_embeds, attention_mask, max_new_tokens, eos_token_ids,
+                                pad_token_id, stop)
+
+    @torch.inference_mode()
+    def _greedy(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                max_new_tokens: int, eos_token_ids: Sequence[int], pad_token_id: int,
+                stop=None) -> torch.Tensor:
         lc = self.llama_cpp
         B, L, H = inputs_embeds.shape
         if H != self.hidden_size:
