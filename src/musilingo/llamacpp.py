@@ -45,7 +45,7 @@ def require_llama_cpp():
     """The ``llama_cpp`` module, or a clear error saying how to install it."""
     try:
         import llama_cpp
-    except ImportError as e:
+    except (ImportError, OSError, RuntimeError) as e:  # not installed, or its library fails to load
         raise ConfigError("runtime llama.cpp needs llama-cpp-python: pip install 'musilingo[llamacpp]' "
                           f"(builds llama.cpp from source: cmake and a C++ compiler) ({e})") from None
     return llama_cpp
