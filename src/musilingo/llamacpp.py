@@ -246,10 +246,12 @@ class LlamaCppLM:
         p.kv_unified = True  # the rows share one pool of positions
         p.n_threads = p.n_threads_batch = self.n_threads
         p.no_perf = True
-        # float32 KV cache (llama.cpp's default is float16: logits 1e-3 off float32 torch); it is
-        # small beside the weights for the models this runtime runs
+        # float32 K/V and no flash attention: with llama.cpp's defaults (float16 K/V, its CPU
+        # flash-attention kernel, which works in float16) the tiny model's logits were 3e-3 off
+        # torch's in float32; with these, float32 GGUFs answer as torch does
+        # (tests/test_llamacpp.py). The cache costs 4 bytes x 2 x layers x KV width per position.
         p.type_k = p.type_v = 0  # GGML_TYPE_F32
-        p.flash_attn_type = 0  # disabled: its CPU kernel rounds queries to float16
+        p.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
         self.ctx = lc.llama_init_from_model(self.model, p)
         if not self.ctx:
             raise CheckpointError(f"{self.path}: llama.cpp could not make a context of {n_ctx} positions")
