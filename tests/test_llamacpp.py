@@ -185,3 +185,28 @@ def test_bad_gguf_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"GGUF not really")
     with pytest.raises(CheckpointError, match="bad.gguf"):
         llamacpp.LlamaCppLM(bad, 64)
+
+
+def test_cli_and_eval_take_the_runtime(wav_factory, capsys, tmp_path):
+    """``--runtime llama.cpp`` reaches the model through the CLI, and eval records it in
+    run.json; float32 answers equal torch's."""
+    import json
+
+    from musilingo.cli import EXIT_OK, main
+
+    a, b = wav_factory("a.wav", 2.0), wav_factory("b.wav", 3.0, freq=300)
+    texts = {}
+    for runtime in ("torch", "llama.cpp"):
+        assert main(["caption", str(a), str(b), "--model", "tiny", "--json", "--max-new-tokens", "6",
+                     "--runtime", runtime]) == EXIT_OK
+        texts[runtime] = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+        # the llama.cpp run wrote the model's GGUF copy; the torch run did not
+        assert any((tmp_path / "cache" / "gguf").glob("*.gguf")) == (runtime == "llama.cpp")
+    assert texts["llama.cpp"] == texts["torch"] and len(texts["torch"]) == 2
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps({"id": p.stem, "audio": str(p), "split": "test",
+                                            "caption": "a tone"}) + "\n" for p in (a, b)))
+    out = tmp_path / "eval"
+    assert main(["eval", str(manifest), "--model", "tiny", "--task", "caption", "--out", str(out),
+                 "--runtime", "llama.cpp", "--max-new-tokens", "4", "--no-bertscore"]) == EXIT_OK
+    assert json.loads((out / "run.json").read_text())["runtime"] == "llama.cpp"
