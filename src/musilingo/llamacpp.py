@@ -166,14 +166,16 @@ def export_gguf(llm: nn.Module, path: str | os.PathLike, precision: str = "int8"
 def _smallest_exact(gguf, a: np.ndarray, fallback):
     """(type, data) of the 2-D float32 weight ``a``: the first of ``LOSSLESS_TYPES`` that holds
     it exactly (quantise, dequantise, compare), else ``fallback``."""
+    tried = {}
     for name in LOSSLESS_TYPES:
         kind = gguf.GGMLQuantizationType[name]
         if a.shape[-1] % gguf.GGML_QUANT_SIZES[kind][0]:
             continue
-        data = gguf.quants.quantize(a, kind)
+        tried[kind] = data = gguf.quants.quantize(a, kind)
         if np.array_equal(gguf.quants.dequantize(data, kind), a):
             return kind, data
-    return fallback, gguf.quants.quantize(a, fallback)
+    # int8's fallback (Q8_0) was just computed above: not quantised a second time
+    return fallback, tried[fallback] if fallback in tried else gguf.quants.quantize(a, fallback)
 
 
 def cached_gguf(llm: nn.Module, precision: str) -> Path:
