@@ -146,6 +146,34 @@ def test_a_facts_model_reads_the_line_and_reports_it(facts_model, wav_factory, m
     assert chat.facts == ans.facts
 
 
+def test_each_file_keeps_its_own_facts_across_groups(facts_model, wav_factory, monkeypatch):
+    """Answered in groups, each file gets its own facts line, a bad file its error, a window the
+    analysis cannot measure no line, and an analysis crash reaches the caller."""
+    from musilingo.analysis import pipeline
+
+    def fake(x, sr, with_tags=True):
+        if len(x) / sr > 3.4:
+            raise ValueError("silent")
+        return fake_facts(bpm=round(len(x) / sr * 10), duration=len(x) / sr)
+
+    monkeypatch.setattr(pipeline, "analyze", fake)
+    files = [wav_factory(f"f{i}.wav", seconds=s) for i, s in enumerate((2.1, 2.5, 3.5, 2.8, 3.1))]
+    bad = wav_factory("empty.wav", seconds=0.0)
+    out = dict(facts_model.iter_answers(files[:2] + [bad] + files[2:], "What tempo?", batch_size=2))
+    assert out[2].error and out[2].facts is None
+    assert out[3].error is None and out[3].facts is None  # not measurable: answered without a line
+    for k, secs in ((0, 2.1), (1, 2.5), (4, 2.8), (5, 3.1)):
+        assert out[k].error is None
+        assert out[k].facts == fake_facts(bpm=round(secs * 10), duration=secs).summary()
+
+    def crash(x, sr, with_tags=True):
+        raise RuntimeError("analysis crashed")
+
+    monkeypatch.setattr(pipeline, "analyze", crash)
+    with pytest.raises(RuntimeError, match="analysis crashed"):
+        facts_model.prepare([files[0]])
+
+
 def test_an_answer_of_a_model_without_facts_has_no_facts_key(tiny_model, wav_factory):
     ans = tiny_model.ask(wav_factory("c.wav", seconds=2.0), "What key?")
     assert ans.facts is None and "facts" not in ans.to_json()
