@@ -124,6 +124,53 @@ def test_gguf_is_cached_by_weights(tmp_path):
     assert len(list((tmp_path / "cache" / "gguf").glob("*.gguf"))) == 2
 
 
+def test_gguf_of_an_llm_read_from_files_is_found_without_merging_or_hashing(tmp_path, monkeypatch):
+    """An LLM read from a folder finds its cached GGUF by a source key (files, sampled base values,
+    LoRA tensors): no merged copy, no hash of every weight. The file is the merged model's; a new
+    adapter, a changed base value or rewritten base files give another key."""
+    from musilingo.config import LLMConfig, LoraConfig
+    from musilingo.llm import inference_llm, load_llm
+
+    folder = tmp_path / "llm"
+    base, tok = tiny_llm(seed=3)
+    base.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    cfg = LLMConfig(name_or_path=str(folder), lora=LoraConfig(r=2, alpha=4, dropout=0.0))
+
+    def loaded(seed=0):
+        llm, _ = load_llm(cfg)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in llm.named_parameters():
+                if "lora_" in name:  # as a trained adapter read from its file: the same every load
+                    p.copy_(0.3 * torch.randn(p.shape, generator=g))
+        return llm
+
+    llm = loaded()
+    key = llamacpp.source_key(llm)
+    assert key is not None and key == llamacpp.source_key(loaded())
+    path = llamacpp.cached_gguf(llm, "float32")
+    assert path.name == f"src-{key}-f32.gguf"
+    direct = llamacpp.export_gguf(inference_llm(llm, "auto"), tmp_path / "direct.gguf", "float32")
+    assert path.read_bytes() == direct.read_bytes()  # the merged model, LoRA included
+
+    def boom(*a, **kw):
+        raise AssertionError("a cache hit must not merge or hash the weights")
+
+    monkeypatch.setattr(llamacpp, "weights_digest", boom)
+    monkeypatch.setattr("musilingo.llm.inference_llm", boom)
+    assert llamacpp.cached_gguf(loaded(), "float32") == path
+    monkeypatch.undo()
+    assert llamacpp.source_key(loaded(seed=1)) != key  # another adapter
+    changed = loaded()
+    with torch.no_grad():
+        changed.get_input_embeddings().weight[0, 0] += 1.0
+    assert llamacpp.source_key(changed) != key  # changed in memory after loading
+    tiny_llm(seed=4)[0].save_pretrained(folder)  # new base files
+    assert llamacpp.source_key(loaded()) != key
+    assert llamacpp.source_key(tiny_llm()[0]) is None  # not read from files: hashed instead
+
+
 def test_gguf_types(tmp_path):
     """float32: every weight F32. Below it, a weight a smaller llama.cpp type holds exactly keeps
     that type (as the Q4_1 SmolLM2's do), the rest take the precision's type; norms stay F32."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -95,6 +96,63 @@ def weights_digest(llm: nn.Module) -> str:
     for name, t in llm.state_dict().items():
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+#: bump when export_gguf writes other bytes for the same weights (invalidates source keys)
+EXPORT_FORMAT = 1
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+_SAMPLE = 64  # values read from each end of every base tensor into a source key
+
+
+def _weights_folder(name_or_path: str) -> Path | None:
+    """The folder a transformers model was read from: a local folder, or a hub id's snapshot in the
+    local hub cache; None when there is none."""
+    if not name_or_path:
+        return None
+    if os.path.isdir(name_or_path):
+        return Path(name_or_path)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(name_or_path, "config.json")
+    except Exception:  # not a hub id (huggingface_hub validates the name)
+        return None
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
+def source_key(llm: nn.Module) -> str | None:
+    """A cheap key for the decoding copy of ``llm`` (a transformers LLaMA, or a peft model around
+    one) without merging or hashing its weights (``weights_digest`` reads all ~0.5 GB of the
+    default's, about 1.5 s, and needs the merged copy, about 1 s more: 60 % of a warm load).
+
+    It is built from: the base weights' files (resolved path, size, modification time; hub
+    snapshots resolve to content-named blobs), the first and last values of every base tensor as
+    loaded (a model changed in memory after loading gets another key), every LoRA tensor in full
+    with the adapter's settings, the dtype, and ``EXPORT_FORMAT``. None when the base weights were
+    not read from files (e.g. the tiny test model): the caller then hashes the merged weights."""
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    folder = _weights_folder(str(getattr(base.config, "_name_or_path", "") or ""))
+    files = sorted(f for f in folder.iterdir() if f.name.endswith(_WEIGHT_SUFFIXES)) if folder else []
+    if not files:
+        return None
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"musilingo gguf export {EXPORT_FORMAT}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    peft_config = getattr(llm, "peft_config", None) or {}
+    for name, cfg in sorted(peft_config.items()):
+        settings = json.dumps(cfg.to_dict(), sort_keys=True,  # sets (target modules) sorted
+                              default=lambda o: sorted(map(str, o)) if isinstance(o, (set, frozenset)) else str(o))
+        h.update(f"adapter {name}: {settings}".encode())
+    for name, t in llm.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        flat = t.reshape(-1)
+        part = flat if "lora_" in name or flat.numel() <= 2 * _SAMPLE else \
+            torch.cat([flat[:_SAMPLE], flat[-_SAMPLE:]])
+        h.update(part.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -179,14 +237,24 @@ def _smallest_exact(gguf, a: np.ndarray, fallback):
 
 
 def cached_gguf(llm: nn.Module, precision: str) -> Path:
-    """The GGUF of ``llm`` in ``precision`` under the user cache, written once per weights."""
-    from musilingo.llm import cache_dir
+    """The GGUF of the decoding copy of ``llm`` in ``precision`` under the user cache, written
+    once per weights. ``llm`` as loaded (LoRA not merged): the merged copy
+    (``llm.inference_llm``) is only made when the file has to be written, or when the weights have
+    no :func:`source_key` and are hashed instead (``weights_digest`` of the merged copy)."""
+    from musilingo.llm import cache_dir, inference_llm
 
     kind = GGUF_TYPES[precision].lower() + ("" if GGUF_TYPES[precision] == "F32" else "-exact")
-    dest = cache_dir() / "gguf" / f"{weights_digest(llm)}-{kind}.gguf"
+    merged = None
+    key = source_key(llm)
+    if key is None:
+        merged = inference_llm(llm, "auto")
+        key = weights_digest(merged)
+    else:
+        key = "src-" + key
+    dest = cache_dir() / "gguf" / f"{key}-{kind}.gguf"
     if not dest.is_file():
         log.warning("writing the llama.cpp copy of the LLM to %s (once per model)", dest)
-        export_gguf(llm, dest, precision)
+        export_gguf(merged if merged is not None else inference_llm(llm, "auto"), dest, precision)
     return dest
 
 

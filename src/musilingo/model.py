@@ -175,7 +175,7 @@ class MusiLingo(nn.Module):
                 raise ConfigError("runtime llama.cpp runs on CPU; use runtime torch on a GPU")
             require_llama_cpp()
             check_convertible(self.llm.config)
-            gguf = cached_gguf(inference_llm(self.llm, "auto"), cfg.precision)
+            gguf = cached_gguf(self.llm, cfg.precision)
             decode = LlamaCppLM(gguf, self.llm.config.hidden_size)
         else:
             decode = inference_llm(self.llm, cfg.precision) if cfg.fast_decode else None
