@@ -40,3 +40,22 @@ def test_gpu_benchmark_compile_section_runs_on_cpu(tmp_path):
     assert [r["section"] for r in res["rows"]].count("llm static+compile") == 1
     check = next(r for r in res["rows"] if r["section"] == "fast check")
     assert check["compiled"] and check["compiled_repeatable"]
+
+
+def test_load_benchmark_times_both_sides_and_names_a_failed_load(tmp_path):
+    """bench_load.py: one warm-up and one timed run per side (here both sides are this tree), pair
+    ratios recorded; a model that cannot load stops it with the loader's error, not a figure."""
+    bench = ROOT / "benchmarks" / "bench_load.py"
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, str(bench), "--model", "tiny", "--runs", "1", "--vs-src",
+                           str(ROOT / "src"), "--json-out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res["sides"]) == {"A", "B"} and res["runs"] == 1
+    for side in res["sides"].values():
+        assert len(side["runs"]) == 1 and side["wall_s"]["median"] > 0 and side["peak_mib"]["median"] > 0
+    assert set(res["a_over_b"]) == {"wall_s", "cpu_s", "peak_mib"}
+    bad = subprocess.run([sys.executable, str(bench), "--model", str(tmp_path / "no-such-model"), "--runs", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert bad.returncode != 0 and "no-such-model" in bad.stderr and "failed" in bad.stderr
