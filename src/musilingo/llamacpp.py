@@ -124,7 +124,8 @@ def _weights_folder(name_or_path: str) -> Path | None:
 def source_key(llm: nn.Module) -> str | None:
     """A cheap key for the decoding copy of ``llm`` (a transformers LLaMA, or a peft model around
     one) without merging or hashing its weights (``weights_digest`` reads all ~0.5 GB of the
-    default's, about 1.5 s, and needs the merged copy, about 1 s more: 60 % of a warm load).
+    default's and needs the merged copy; a fresh load of the default without them took 0.84x the
+    wall time and 0.66x the peak memory, ``benchmarks/results/2026-12-02-cpu2-load-source-key.json``).
 
     It is built from: the base weights' files (resolved path, size, modification time; hub
     snapshots resolve to content-named blobs), the first and last values of every base tensor as
