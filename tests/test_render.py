@@ -157,6 +157,31 @@ def test_corpus_resume_and_determinism(tmp_path):
     assert (tmp_path / "state" / "done" / f"{victim}.json").read_text() == before[victim]
 
 
+@needs_tools
+def test_render_one_split_then_all(tmp_path):
+    """--splits renders only that split's clips, with the ids of the full plan; a full render
+    afterwards resumes from them and the manifest lists every split."""
+    opts = dict(num_clips=40, seed=0, workers=1, sources=("mma",), clip_seconds=SHORT,
+                soundfonts=(TIMID,), progress=False)
+    plan = render.plan_clips(render.RenderOptions(out_dir=tmp_path, **opts))
+    split_of = {s.clip_id: render.split_for(s.split_key) for s in plan}
+    wanted = {c for c, sp in split_of.items() if sp != "train"}
+    assert wanted and len(wanted) < len(plan)
+    render.render_corpus(tmp_path, splits=("valid", "test"), **opts)
+    done = {p.stem for p in (tmp_path / "state" / "done").glob("*.json")}
+    failed = {p.stem for p in (tmp_path / "state" / "failed").glob("*.json")}
+    assert done | failed == wanted
+    mtimes = {c: (tmp_path / "state" / "done" / f"{c}.json").stat().st_mtime_ns for c in done}
+    recs = read_manifest(render.render_corpus(tmp_path, **{**opts, "num_clips": 12}))
+    # a later render resumes (same ids, not rendered again) and lists every split's clips
+    assert {r.id for r in recs} >= {c for c in done if int(c[:6]) < 12}
+    assert any(split_of[r.id] == "train" for r in recs)
+    for c, m in mtimes.items():
+        assert (tmp_path / "state" / "done" / f"{c}.json").stat().st_mtime_ns == m
+    with pytest.raises(ConfigError, match="splits"):
+        render.RenderOptions(out_dir=tmp_path, splits=("dev",))
+
+
 def test_plan_is_deterministic_and_splits_by_work(tmp_path):
     opts = render.RenderOptions(out_dir=tmp_path, num_clips=3000, seed=0, progress=False)
     plan = render.plan_clips(opts)

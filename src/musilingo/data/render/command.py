@@ -27,7 +27,7 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
                    sources: str = ",".join(DEFAULT_SOURCES), soundfonts: str = "",
                    min_seconds: float = DEFAULT_CLIP_SECONDS[0],
                    max_seconds: float = DEFAULT_CLIP_SECONDS[1], timeout: float = 60.0,
-                   retry_failed: bool = False, keep_midi: bool = False,
+                   retry_failed: bool = False, keep_midi: bool = False, splits: str = "",
                    quiet: bool = False, as_json: bool = False) -> Path:
     """Render the synthetic training corpus (music21 scores, ABC folk tunes, MMA grooves).
 
@@ -43,6 +43,8 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
         timeout: seconds allowed per clip (a clip that runs out is tried once more with twice that).
         retry_failed: try clips that failed in an earlier run again.
         keep_midi: also keep the MIDI of each clip under midi/.
+        splits: comma-separated subset of train, valid, test: render only those splits' clips
+            (the same ids as in a full render, which can resume from them; default: all).
         quiet: no progress bar and no summary line.
         as_json: print the summary as one JSON object {"manifest", "seconds", "failed"}.
     """
@@ -55,7 +57,8 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
     path = render_corpus(out, num_clips=clips, seed=seed, workers=workers, sources=srcs,
                          soundfonts=sfs, clip_seconds=(min_seconds, max_seconds),
                          timeout_s=timeout, progress=not quiet, retry_failed=retry_failed,
-                         keep_midi=keep_midi)
+                         keep_midi=keep_midi,
+                         splits=tuple(x.strip() for x in splits.split(",") if x.strip()))
     n_failed = len(list((Path(out) / "state" / "failed").glob("*.json")))
     if as_json:
         print(json.dumps({"manifest": str(path), "seconds": round(time.time() - t, 1),

@@ -22,6 +22,7 @@ DEFAULT_SOURCES = ("music21", "mma", "abc")
 SOURCE_WEIGHTS = {"music21": 0.35, "mma": 0.35, "abc": 0.30}
 DEFAULT_NUM_CLIPS = 6000  # x ~20 s mean = ~33 h of audio
 DEFAULT_CLIP_SECONDS = (10.0, 30.0)
+SPLIT_NAMES = ("train", "valid", "test")
 
 
 @dataclass
@@ -51,6 +52,9 @@ class RenderOptions:
     """On resume, try clips that failed before again."""
     keep_midi: bool = False
     """Also keep midi/<id>.mid (for checks and debugging)."""
+    splits: tuple[str, ...] = ()
+    """Render only the planned clips of these splits (empty: all). The plan and the clip ids do
+    not change, so a later render of every split resumes from these clips."""
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -72,5 +76,9 @@ class RenderOptions:
                 raise ConfigError(f"{sf}: reserved for independent evaluation; not for training")
             if not os.path.isfile(sf):
                 raise ConfigError(f"{sf}: soundfont not found")
+        self.splits = tuple(self.splits)
+        bad = [s for s in self.splits if s not in SPLIT_NAMES]
+        if bad:
+            raise ConfigError(f"splits must be a subset of {SPLIT_NAMES}, got {self.splits}")
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")

@@ -31,7 +31,7 @@ from musilingo.data.render.options import (
     DEFAULT_SOURCES,
     RenderOptions,
 )
-from musilingo.data.render.plan import ClipSpec, plan_clips
+from musilingo.data.render.plan import ClipSpec, plan_clips, split_for
 from musilingo.data.render.timeouts import _ClipTimeout, _on_alarm
 
 
@@ -95,18 +95,19 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
                   soundfonts: Sequence[str] = DEFAULT_SOUNDFONTS,
                   clip_seconds: tuple[float, float] = DEFAULT_CLIP_SECONDS,
                   timeout_s: float = 60.0, progress: bool = True, retry_failed: bool = False,
-                  keep_midi: bool = False) -> Path:
+                  keep_midi: bool = False, splits: Sequence[str] = ()) -> Path:
     """Render (or resume rendering) the corpus into ``out_dir``; return the manifest path.
 
     Clips already in ``state/done/`` (with their audio present) are not rendered again; clips
-    that failed before are skipped unless ``retry_failed``. The manifest lists the finished
-    clips in plan order and is written atomically at the end.
+    that failed before are skipped unless ``retry_failed``; with ``splits`` only the clips of
+    those splits are rendered. The manifest lists every finished clip of the plan (of any
+    split) in plan order and is written atomically at the end.
     """
     options = RenderOptions(out_dir=Path(out_dir), num_clips=num_clips, seed=seed,
                             workers=workers, sources=tuple(sources),
                             soundfonts=tuple(soundfonts), clip_seconds=tuple(clip_seconds),
                             timeout_s=timeout_s, progress=progress, retry_failed=retry_failed,
-                            keep_midi=keep_midi)
+                            keep_midi=keep_midi, splits=tuple(splits))
     specs = plan_clips(options)
     done_dir, failed_dir = _state_paths(options.out_dir)
     done_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +121,7 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
             (options.out_dir / "audio" / f"{s.clip_id}.wav").is_file()
 
     todo = [s for s in specs if not finished(s)
+            and (not options.splits or split_for(s.split_key) in options.splits)
             and (options.retry_failed or not (failed_dir / f"{s.clip_id}.json").is_file())]
     bar = None
     if options.progress and todo:
