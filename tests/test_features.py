@@ -95,3 +95,23 @@ def test_loudness_normalisation_makes_features_level_independent(tmp_path):
     cache, _ = build_feature_cache(FeatureSpec(enc, 1, loudness_lufs=-23.0),
                                    [Record(id="q", audio=str(p))], tmp_path / "c", progress=False)
     torch.testing.assert_close(cache["q"], norm[0], atol=1e-4, rtol=1e-4)
+
+
+def test_append_after_a_torn_line_starts_a_new_line(tmp_path):
+    """A job killed mid-append leaves a torn last line; the next append must not glue its line
+    to it (that record would be lost to the reader as well)."""
+    from musilingo.data.manifest import append_jsonl
+
+    p = tmp_path / "done.jsonl"
+    append_jsonl(p, {"id": "a"})
+    with open(p, "a") as f:
+        f.write('{"id": "b", "win')  # killed here
+    append_jsonl(p, {"id": "c"})
+    append_jsonl(p, {"id": "d"})
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            rows.append(json.loads(line)["id"])
+        except ValueError:
+            continue
+    assert rows == ["a", "c", "d"]

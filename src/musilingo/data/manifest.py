@@ -165,8 +165,14 @@ def write_manifest(path: str | os.PathLike, records: Iterable[Record],
 
 
 def append_jsonl(path: str | os.PathLike, obj: dict) -> None:
-    """Append one JSON line and fsync: used by resumable jobs to record finished work."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    """Append one JSON line and fsync: used by resumable jobs to record finished work. A last
+    line torn by a kill is ended first, so the new line is never glued to it (readers skip the
+    torn line and redo that work)."""
+    with open(path, "a+b") as f:
+        torn = False
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        f.write((("\n" if torn else "") + json.dumps(obj, ensure_ascii=False) + "\n").encode())
         f.flush()
         os.fsync(f.fileno())
