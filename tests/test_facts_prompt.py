@@ -106,6 +106,18 @@ def test_feature_cache_keeps_facts_per_window_and_survives_a_torn_line(tmp_path,
         f.write('{"id": "c9", "wind')  # a line torn by a kill
     again = FeatureCache(tmp_path / "cache", spec)
     assert again.has_facts("c0") and not again.has_facts("c9")
+    # facts measured by another analysis (other fitted constants) are measured again
+    import musilingo.analysis as analysis_pkg
+    from musilingo.analysis import fitted
+
+    fp = analysis_pkg.fingerprint()
+    monkeypatch.setattr(fitted, "VOCALS_THRESHOLD", fitted.VOCALS_THRESHOLD + 0.1)
+    assert analysis_pkg.fingerprint() != fp
+    refit = FeatureCache(tmp_path / "cache", spec)
+    assert not refit.has_facts("c0") and not refit.has_facts("c1")
+    cache, stats = build_feature_cache(spec, recs, tmp_path / "cache", progress=False)
+    assert stats["encoded"] == 0 and len(calls) == 4
+    assert FeatureCache(tmp_path / "cache", spec).has_facts("c0")
     # a clip the analysis cannot measure gets None for that window, not an error
     monkeypatch.setattr(pipeline, "analyze", lambda x, sr, with_tags=True: (_ for _ in ()).throw(ValueError("silent")))
     assert spec.measure([tone(1, SR)]) == [None]

@@ -11,7 +11,9 @@ and resumes with the clips that are not in the index. Clips that cannot be decod
 ``errors.jsonl`` and skipped. A spec with ``facts`` also keeps each window's measured facts
 (:mod:`musilingo.analysis`) in ``facts.jsonl`` beside the shards: one line per clip, appended
 and fsynced, so the analysis runs once per window like the encoder (a torn last line is ignored
-and redone). This module does not train.
+and redone). Each line carries the analysis' ``fingerprint()``; lines of another analysis (other
+fitted constants, older code) are ignored, so those clips are measured again. This module does
+not train.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from musilingo.analysis import fingerprint as analysis_fingerprint
 from musilingo.analysis.facts import Facts
 from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
 from musilingo.data.manifest import Record, append_jsonl, atomic_write_text
@@ -114,12 +117,14 @@ class FeatureCache:
         if self._facts is None:
             self._facts = {}
             path = self.dir / "facts.jsonl"
+            current = analysis_fingerprint()
             if path.is_file():
                 for line in path.read_text(encoding="utf-8").splitlines():
                     try:
                         row = json.loads(line)
-                        self._facts[row["id"]] = row["windows"]
-                    except (ValueError, KeyError, TypeError):
+                        if row.get("analysis") == current:  # else measured by another analysis
+                            self._facts[row["id"]] = row["windows"]
+                    except (ValueError, KeyError, TypeError, AttributeError):
                         continue  # a line torn by a kill: that clip is measured again
         return self._facts
 
@@ -134,7 +139,8 @@ class FeatureCache:
         table = self._facts_table()
         for clip_id, windows in items.items():
             row = [None if f is None else f.to_dict() for f in windows]
-            append_jsonl(self.dir / "facts.jsonl", {"id": clip_id, "windows": row})
+            append_jsonl(self.dir / "facts.jsonl",
+                         {"id": clip_id, "analysis": analysis_fingerprint(), "windows": row})
             table[clip_id] = row
 
     def __contains__(self, clip_id: str) -> bool:

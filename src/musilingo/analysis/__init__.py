@@ -10,7 +10,25 @@ torch.
 
 from __future__ import annotations
 
-__all__ = ["Facts", "analyze", "analyze_file"]
+import hashlib
+import json
+
+__all__ = ["Facts", "analyze", "analyze_file", "fingerprint"]
+
+#: Bumped whenever an estimator's code changes what it measures; the fitted constants are hashed
+#: on their own (:func:`fingerprint`).
+CODE_VERSION = 2
+
+
+def fingerprint() -> str:
+    """A short hash of what decides the facts (code version and every fitted constant). Facts
+    cached beside features carry it, so facts measured by another analysis are measured again
+    instead of being read as if they were this one's."""
+    from musilingo.analysis import fitted
+
+    consts = {k: v for k, v in vars(fitted).items() if k.isupper()}
+    blob = json.dumps({"code": CODE_VERSION, "fitted": consts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def __getattr__(name: str):
