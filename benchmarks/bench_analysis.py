@@ -1,6 +1,6 @@
 """Score ``musilingo analyze`` against the rendered corpus truth, per fact, on one split.
 
-    .venv/bin/python benchmarks/bench_analysis.py --split valid --fit   # choose constants (dev)
+    .venv/bin/python benchmarks/bench_analysis.py --split valid --fit --write  # fit, choose
     .venv/bin/python benchmarks/bench_analysis.py --split test          # score, once, at the end
 
 For every clip of the split (``--limit`` takes the first N in manifest order) it measures the
@@ -22,12 +22,15 @@ clip once (:func:`musilingo.analysis.frontend.measure`, cached under ``--cache``
   model: match it where the facts measure, beat it on instruments and style).
 
 Each figure is given overall, per source (mma, music21, abc) and with / without drums, plus
-seconds per clip. Results go to ``benchmarks/results/analysis-<split>.json``. ``--fit`` (dev
-only) also chooses the tempo priors, the key evidence / profile / bass weight, the meter model,
-the tag thresholds and the confidence tables, prints them and writes
-``benchmarks/results/analysis-fit-valid.json``; the chosen values are then written into the
-modules by hand (docs/analysis.md). ``--from-state`` reads the records of a render still in
-progress (``<corpus>/state/done/*.json``) instead of the manifest.
+seconds per clip. Results go to ``benchmarks/results/analysis-<split>.json``. ``--fit`` (with
+``--split valid`` only) fits the tempo-level and meter networks on the train split's clips
+(``--train-limit``; only librosa's part of the frontend is measured for them) and chooses their
+size, penalty and everything else on dev: the key evidence / profile / bass weight, the tag
+thresholds and the confidence tables; it prints them and writes
+``benchmarks/results/analysis-fit-valid.json``; ``--write`` writes them to
+``musilingo/analysis/fitted.py`` and ``fitted_nets.safetensors`` (docs/analysis.md).
+``--from-state`` reads the records of a render still in progress
+(``<corpus>/state/done/*.json``) instead of the manifest.
 """
 
 from __future__ import annotations
@@ -51,21 +54,29 @@ from musilingo.analysis.frontend import Frontend, measure  # noqa: E402
 
 WITHIN = 0.10
 RATIOS = (1.0, 2.0, 0.5, 3.0, 1 / 3, 1.5, 2 / 3)
-METER_CLASS = {"2/4": "2/4", "2/2": "2/4", "4/4": "4/4", "4/2": "4/4", "3/4": "3/4",
+TEMPO_HIDDEN = ((32,), (64, 32))  # network sizes tried for the tempo level (dev chooses)
+TEMPO_ALPHA = (0.001, 0.01, 0.1, 1.0)  # L2 penalties tried
+TEMPO_SEEDS = 3  # networks averaged (one per seed): a single seed moves dev accuracy by +-2 points
+METER_HIDDEN = ((32,), (64, 32))  # meter network sizes tried (dev chooses)
+METER_ALPHA = (0.3, 1.0, 3.0)
+METER_SEEDS = 3
+METER_CLASS = {"2/4": "2/4", "2/2": "2/2", "4/4": "4/4", "4/2": "4/2", "3/4": "3/4",
                "3/2": "3/4", "3/8": "6/8", "6/8": "6/8", "9/8": "6/8", "12/8": "6/8"}
 
 
 # ----------------------------------------------------------------------------------- data
 
-def load_records(args) -> list[dict]:
+def load_records(args, split: str | None = None, limit: int | None = None) -> list[dict]:
+    """The records of ``split`` (default ``--split``), the first ``limit`` (default ``--limit``)."""
     if args.from_state:
         paths = sorted((Path(args.corpus) / "state" / "done").glob("*.json"))
         recs = [json.loads(p.read_text()) for p in paths]
     else:
         with open(Path(args.corpus) / "manifest.jsonl") as f:
             recs = [json.loads(line) for line in f if line.strip()]
-    recs = [r for r in recs if r.get("split") == args.split]
-    return recs[: args.limit] if args.limit else recs
+    recs = [r for r in recs if r.get("split") == (split or args.split)]
+    limit = args.limit if limit is None else limit
+    return recs[:limit] if limit else recs
 
 
 def frontend(rec: dict, args, parts=("base", "notes", "tags")) -> tuple[Frontend, float]:
@@ -261,75 +272,105 @@ def tag_matrix(fes: list[Frontend]) -> dict[str, np.ndarray]:
 
 # ------------------------------------------------------------------------------------ fit
 
-def fit(recs, fes, states, with_tags: bool) -> dict:
-    """Choose every constant on this (dev) split; returns them (printed and saved by main)."""
-    chosen: dict = {}
-    truth = np.array([float(r["attributes"]["tempo_bpm"]) for r in recs])
-    sigs = [r["attributes"].get("meter") or "4/4" for r in recs]
-    compound = np.array([meter.feel(s) == "compound" for s in sigs])
-    # 1. tempo: logistic model "candidate within 10 % of the truth" over every clip's candidates
-    #    (compound = the truth's feel here; the pipeline uses the predicted meter)
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold
-
+def tempo_table(recs, states) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every clip's candidates: features (compound = the truth's feel), within 10 %, clip index."""
     rows_x, rows_y, rows_g = [], [], []
-    for i, (per, t, cp) in enumerate(zip(states, truth, compound)):
+    for i, (r, per) in enumerate(zip(recs, states)):
+        t = float(r["attributes"]["tempo_bpm"])
+        cp = meter.feel(r["attributes"].get("meter") or "4/4") == "compound"
         for b in tempo.candidates(per):
-            rows_x.append(tempo.candidate_features(per, b, bool(cp)))
+            rows_x.append(tempo.candidate_features(per, b, cp))
             rows_y.append(within(b, t))
             rows_g.append(i)
-    TX, TY, TG = np.array(rows_x), np.array(rows_y), np.array(rows_g)
+    return np.array(rows_x), np.array(rows_y), np.array(rows_g)
 
-    def clip_accuracy(coef, idx):
-        ok = []
-        for i in idx:
-            m = TG == i
-            if m.any():
-                ok.append(bool(TY[m][int(np.argmax(TX[m] @ coef))]))
-        return float(np.mean(ok))
 
-    best_t = None
-    for C in (0.01, 0.1, 1.0, 10.0):
-        cv = []
-        for tr, te in GroupKFold(5).split(TX, TY, TG):
-            lr = LogisticRegression(C=C, max_iter=5000).fit(TX[tr], TY[tr])
-            cv.append(clip_accuracy(lr.coef_[0], np.unique(TG[te])))
-        if best_t is None or np.mean(cv) > best_t[0] + 1e-9:
-            best_t = (float(np.mean(cv)), C)
-    lr = LogisticRegression(C=best_t[1], max_iter=5000).fit(TX, TY)
-    tempo.COEF = lr.coef_[0].copy()
-    chosen["tempo"] = {"C": best_t[1], "cv_clip_accuracy": round(best_t[0], 4),
-                       "COEF": dict(zip(tempo.FEATURES, lr.coef_[0].round(4).tolist())),
-                       "dev_clip_accuracy": round(clip_accuracy(tempo.COEF, range(len(recs))), 4),
-                       "dev_compound_n": int(compound.sum())}
-    # 2. meter model on features at the simple-meter tempo
-    from sklearn.model_selection import cross_val_score
+def clip_accuracy(scores: np.ndarray, y: np.ndarray, g: np.ndarray) -> float:
+    """Fraction of clips whose best-scored candidate is right."""
+    return float(np.mean([bool(y[g == i][int(np.argmax(scores[g == i]))]) for i in np.unique(g)]))
 
-    X, y = [], []
-    for fe, per, s in zip(fes, states, sigs):
-        t = tempo.estimate_tempo(per, False)
-        beats = tempo.track_beats(fe, t.bpm)
-        x, _ = meter.meter_features(fe, per, t.bpm, beats)
-        X.append(x)
-        y.append(meter.CLASSES.index(METER_CLASS.get(s, "4/4")))
-    X, y = np.array(X), np.array(y)
-    mean, std = X.mean(axis=0), X.std(axis=0) + 1e-9
-    best_m = None
-    for C in (0.03, 0.1, 0.3, 1.0, 3.0):
-        cv = cross_val_score(LogisticRegression(C=C, max_iter=5000), (X - mean) / std, y,
-                             cv=5).mean()
-        if best_m is None or cv > best_m[0] + 1e-9:
-            best_m = (float(cv), C)
-    lr = LogisticRegression(C=best_m[1], max_iter=5000).fit((X - mean) / std, y)
-    coef = np.zeros((len(meter.CLASSES), X.shape[1]))
-    inter = np.full(len(meter.CLASSES), -20.0)  # a class absent from dev is never chosen
-    for i, k in enumerate(lr.classes_):
-        coef[k], inter[k] = lr.coef_[i], lr.intercept_[i]
-    meter.FEATURE_MEAN, meter.FEATURE_STD, meter.COEF, meter.INTERCEPT = mean, std, coef, inter
-    chosen["meter"] = {"C": best_m[1], "cv_accuracy": round(best_m[0], 4),
-                       "FEATURE_MEAN": mean.round(5).tolist(), "FEATURE_STD": std.round(5).tolist(),
-                       "COEF": coef.round(5).tolist(), "INTERCEPT": inter.round(5).tolist(),
-                       "class_counts": {c: int((y == i).sum()) for i, c in enumerate(meter.CLASSES)}}
+
+def fit_nets(x, y, hidden, alpha, seeds) -> list:
+    """One standardise-then-MLP network per seed (scikit-learn), exported as analysis.nets.Net."""
+    from sklearn.neural_network import MLPClassifier
+
+    from musilingo.analysis import nets
+
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    out = []
+    for seed in seeds:
+        m = MLPClassifier(hidden_layer_sizes=hidden, alpha=alpha, max_iter=2000,
+                          random_state=seed).fit((x - mean) / std, y)
+        out.append(nets.from_sklearn(m, mean, std))
+    return out
+
+
+def fit(recs, fes, states, with_tags: bool, train: tuple[list, list, list]) -> dict:
+    """Fit the models on the train split (``train``: its records, clip states and frontends)
+    and choose
+    every constant and setting on this (dev) split; returns them (printed and saved by main)."""
+    chosen: dict = {}
+    sigs = [r["attributes"].get("meter") or "4/4" for r in recs]
+    # 1. tempo: networks "candidate within 10 % of the truth" over every clip's candidates, fitted
+    #    on train; size, regularisation and ensemble chosen on dev (compound = the truth's feel
+    #    here; the pipeline uses the predicted meter)
+    from musilingo.analysis import nets
+
+    TX, TY, TG = tempo_table(train[0], train[1])
+    DX, DY, DG = tempo_table(recs, states)
+    grid = []
+    for hidden, alpha in itertools.product(TEMPO_HIDDEN, TEMPO_ALPHA):
+        ensemble = fit_nets(TX, TY, hidden, alpha, range(TEMPO_SEEDS))
+        singles = [clip_accuracy(n.logits(DX)[:, 0], DY, DG) for n in ensemble]
+        both = clip_accuracy(nets.mean_logits(ensemble, DX)[:, 0], DY, DG)
+        grid.append({"hidden": list(hidden), "alpha": alpha, "dev_single_seeds": singles,
+                     "dev_ensemble": both, "ensemble": ensemble})
+        print(f"tempo {hidden} alpha={alpha}: seeds {np.round(singles, 3).tolist()}, "
+              f"ensemble {both:.3f}", file=sys.stderr, flush=True)
+    best = max(grid, key=lambda g: g["dev_ensemble"])
+    tempo.NETS = tuple(best["ensemble"])
+    chosen["tempo"] = {"hidden": best["hidden"], "alpha": best["alpha"],
+                       "dev_clip_accuracy": round(best["dev_ensemble"], 4),
+                       "train_clip_accuracy": round(clip_accuracy(
+                           nets.mean_logits(tempo.NETS, TX)[:, 0], TY, TG), 4),
+                       "train_clips": len(train[0]), "dev_clips": len(recs),
+                       "grid": [{k: v for k, v in g.items() if k != "ensemble"} for g in grid],
+                       "features": list(tempo.FEATURES)}
+    # 2. meter networks on features at the simple-meter tempo, fitted on train, chosen on dev
+    def meter_table(fes_, states_, recs_):
+        X, y = [], []
+        for fe, per, r in zip(fes_, states_, recs_):
+            t = tempo.estimate_tempo(per, False)
+            x, _ = meter.meter_features(fe, per, t.bpm, tempo.track_beats(fe, t.bpm))
+            X.append(x)
+            y.append(meter.CLASSES.index(METER_CLASS.get(r["attributes"].get("meter") or "4/4",
+                                                         "4/4")))
+        return np.array(X), np.array(y)
+
+    MX, MY = meter_table(train[2], train[1], train[0])
+    VX, VY = meter_table(fes, states, recs)
+    missing = sorted(set(range(len(meter.CLASSES))) - set(MY.tolist()))
+    if missing:
+        raise SystemExit(f"the train clips lack meter classes {[meter.CLASSES[i] for i in missing]}"
+                         "; fit on more of them (--train-limit)")
+    grid = []
+    for hidden, alpha in itertools.product(METER_HIDDEN, METER_ALPHA):
+        ensemble = fit_nets(MX, MY, hidden, alpha, range(METER_SEEDS))
+        exact = [float(np.mean(np.argmax(n.logits(VX), axis=1) == VY)) for n in ensemble]
+        both = float(np.mean(np.argmax(nets.mean_logits(ensemble, VX), axis=1) == VY))
+        grid.append({"hidden": list(hidden), "alpha": alpha, "dev_single_seeds": exact,
+                     "dev_ensemble": both, "ensemble": ensemble})
+        print(f"meter {hidden} alpha={alpha}: seeds {np.round(exact, 3).tolist()}, "
+              f"ensemble {both:.3f}", file=sys.stderr, flush=True)
+    best = max(grid, key=lambda g: g["dev_ensemble"])
+    meter.NETS = tuple(best["ensemble"])
+    chosen["meter"] = {"hidden": best["hidden"], "alpha": best["alpha"],
+                       "dev_class_accuracy": round(best["dev_ensemble"], 4),
+                       "grid": [{k: v for k, v in g.items() if k != "ensemble"} for g in grid],
+                       "train_class_counts": {c: int((MY == i).sum())
+                                              for i, c in enumerate(meter.CLASSES)},
+                       "dev_class_counts": {c: int((VY == i).sum())
+                                            for i, c in enumerate(meter.CLASSES)}}
     # 3. key: evidence, profile, bass weighting
     from musilingo.music import KEY_PROFILES, pitch_class
 
@@ -430,24 +471,27 @@ def fit(recs, fes, states, with_tags: bool) -> dict:
 
 def write_fitted(chosen: dict, n: int, path: Path) -> None:
     """Write the dev-chosen constants as ``musilingo/analysis/fitted.py``."""
-    t, m, k = chosen["tempo"], chosen["meter"], chosen["key"]
+    from musilingo.analysis import nets
+
+    t, k = chosen["tempo"], chosen["key"]
+    sha = nets.save_nets(nets.NETS_FILE, {"tempo": list(tempo.NETS), "meter": list(meter.NETS)})
     g = chosen.get("tags", {"THRESHOLDS": {}, "VOCALS_THRESHOLD": tags.DEFAULT_THRESHOLD})
     cal = {f: (tuple(v[0]), tuple(v[1])) for f, v in chosen["calibration"].items()}
     lines = [
-        '"""Constants chosen on the dev split ("valid") of the rendered corpus.',
+        '"""Constants fitted on the train split and chosen on the dev split ("valid") of the',
+        "rendered corpus.",
         "",
-        f"Generated by ``benchmarks/bench_analysis.py --fit --write`` from {n} dev clips; the",
-        "modules that use them say what they mean, docs/analysis.md how they were chosen. Do not",
-        'edit by hand: re-run the fit."""',
+        f"Generated by ``benchmarks/bench_analysis.py --fit --write`` from {t['train_clips']} train "
+        f"and {n} dev",
+        "clips (the tempo and meter networks learn from train; every setting, threshold and",
+        "confidence table is chosen on dev); the modules that use them say what they mean,",
+        'docs/analysis.md how they were chosen. Do not edit by hand: re-run the fit."""',
         "",
         "# ruff: noqa: E501",
-        "# tempo.FEATURES weights (logistic model: candidate within 10 % of the true beat)",
-        f"TEMPO_COEF = {[round(float(v), 5) for v in t['COEF'].values()]}",
-        "# meter.FEATURES standardisation and meter.CLASSES logistic weights",
-        f"METER_FEATURE_MEAN = {m['FEATURE_MEAN']}",
-        f"METER_FEATURE_STD = {m['FEATURE_STD']}",
-        f"METER_COEF = {m['COEF']}",
-        f"METER_INTERCEPT = {m['INTERCEPT']}",
+        "# SHA-256 of fitted_nets.safetensors (written with this file): the tempo networks",
+        "# (tempo.FEATURES -> 'candidate within 10 % of the true beat') and the meter networks",
+        "# (meter.FEATURES -> meter.CLASSES logits), each an ensemble averaged over seeds",
+        f"NETS_SHA256 = {sha!r}",
         "# key: evidence, profile, bass weighting, when to say 'no clear key'",
         f"KEY_EVIDENCE = {k['EVIDENCE']!r}",
         f"KEY_PROFILE = {k['PROFILE']!r}",
@@ -474,6 +518,8 @@ def main(argv=None) -> int:
     ap.add_argument("--from-state", action="store_true",
                     help="read <corpus>/state/done/*.json (a render in progress)")
     ap.add_argument("--fit", action="store_true", help="choose the constants on this split")
+    ap.add_argument("--train-limit", type=int, default=0,
+                    help="with --fit: fit the models on the first N train clips (0: all)")
     ap.add_argument("--no-tags", action="store_true", help="skip musicnn tags")
     ap.add_argument("--write", action="store_true",
                     help="with --fit: write the chosen constants to musilingo/analysis/fitted.py")
@@ -502,7 +548,15 @@ def main(argv=None) -> int:
                     "records": "state/done (render in progress)" if args.from_state
                     else "manifest.jsonl"}
     if args.fit:
-        chosen = fit(recs, fes, states, not args.no_tags and all(fe.tag_probs for fe in fes))
+        train_recs = load_records(args, "train", args.train_limit)
+        train_fes, train_states = [], []
+        for i, r in enumerate(train_recs):
+            train_fes.append(frontend(r, args, ["base"])[0])
+            train_states.append(clip_state(train_fes[-1]))
+            if (i + 1) % 100 == 0:
+                print(f"measured train {i + 1}/{len(train_recs)}", file=sys.stderr, flush=True)
+        chosen = fit(recs, fes, states, not args.no_tags and all(fe.tag_probs for fe in fes),
+                     (train_recs, train_states, train_fes))
         print(json.dumps(chosen, indent=1, default=float))
         (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
         (ROOT / "benchmarks" / "results" / "analysis-fit-valid.json").write_text(

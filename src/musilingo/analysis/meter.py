@@ -11,14 +11,16 @@ beats and splits them:
   strength, bass onset strength, and harmonic change (chroma distance across the beat: chords
   change on downbeats).
 
-A multinomial logistic model over these features (coefficients :data:`COEF`, fitted on the dev
-split by ``benchmarks/bench_analysis.py --fit``; docs/analysis.md) gives probabilities for
-"2/4", "3/4", "4/4", "6/8"; the downbeat phase is the best phase for the chosen grouping.
+Small networks over these features (:data:`NETS`, :mod:`.nets`; fitted on the train split and
+chosen on the dev split by ``benchmarks/bench_analysis.py --fit``; docs/analysis.md) give
+probabilities for the :data:`CLASSES` 2/2, 2/4, 3/4, 4/2, 4/4 and 6/8; the downbeat phase is the
+best phase for the chosen grouping. 2/2 and 4/2 (half-note beats: hymns, reels, Renaissance
+polyphony) are told from 2/4 and 4/4 only by how the music moves within the beat, so they are
+the least sure.
 
-What it does not: signatures other than 2/4, 3/4, 4/4, 6/8 (9/8 and 12/8 are named by
-``musilingo.music.meter_signature`` but too rare in the corpus to learn), 5/4 or 7/8, changes
-of meter within a clip, cut time (2/2 and 4/2 read as 2/4 and 4/4: the written denominator is a
-convention audio does not carry).
+What it does not: other signatures (3/2 is read as 3/4; 9/8 and 12/8 are named by
+``musilingo.music.meter_signature`` but too rare in the corpus to learn and read as 6/8), 5/4
+or 7/8, or changes of meter within a clip.
 """
 
 from __future__ import annotations
@@ -27,22 +29,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musilingo.analysis import fitted
 from musilingo.analysis.frontend import FRAME_RATE, Frontend
+from musilingo.analysis.nets import Net, fitted_nets, mean_logits
 from musilingo.analysis.tempo import Periodicity, salience
 
-CLASSES = ("2/4", "3/4", "4/4", "6/8")
+CLASSES = ("2/2", "2/4", "3/4", "4/2", "4/4", "6/8")
+BEATS_PER_BAR = {"2/2": 2, "2/4": 2, "3/4": 3, "4/2": 4, "4/4": 4, "6/8": 2}  # beats grouped
 FEATURES = (
     "sub2", "sub3", "bar2", "bar3", "bar4", "hbar2", "hbar3", "hbar4",
     "stock_half", "stock_two_thirds", "stock_double", "stock_triple", "stock_three_halves",
     "onset_c2", "onset_c3", "onset_c4", "bass_c2", "bass_c3", "bass_c4",
     "harm_c2", "harm_c3", "harm_c4",
 )
-# Fitted on the dev split (benchmarks/bench_analysis.py --fit): standardisation and weights.
-FEATURE_MEAN = np.array(fitted.METER_FEATURE_MEAN)
-FEATURE_STD = np.array(fitted.METER_FEATURE_STD)
-COEF = np.array(fitted.METER_COEF)
-INTERCEPT = np.array(fitted.METER_INTERCEPT)
+# Fitted on the train split, chosen on the dev split (benchmarks/bench_analysis.py --fit):
+# networks FEATURES -> CLASSES logits, averaged.
+# None: the shipped ones (nets.fitted_nets), read on first use; the fit sets its own here.
+NETS: tuple[Net, ...] | None = None
 
 
 @dataclass
@@ -125,24 +127,21 @@ def meter_features(fe: Frontend, per: Periodicity, bpm: float,
     return np.array([feats[f] for f in FEATURES], dtype=np.float64), phases
 
 
-def classify(x: np.ndarray, coef: np.ndarray | None = None, intercept: np.ndarray | None = None,
-             mean: np.ndarray | None = None, std: np.ndarray | None = None) -> np.ndarray:
-    """Class probabilities [len(CLASSES)] for a feature vector (fitted constants by default)."""
-    coef = COEF if coef is None else coef
-    intercept = INTERCEPT if intercept is None else intercept
-    mean = FEATURE_MEAN if mean is None else mean
-    std = FEATURE_STD if std is None else std
-    z = coef @ ((x - mean) / std) + intercept
+def classify(x: np.ndarray, nets: tuple[Net, ...] | None = None) -> np.ndarray:
+    """Class probabilities [len(CLASSES)] for a feature vector (the fitted :data:`NETS` by
+    default): the softmax of the networks' mean logits."""
+    z = mean_logits(nets or NETS or fitted_nets()["meter"], x)[0]
     z = np.exp(z - z.max())
     return z / z.sum()
 
 
-def estimate_meter(x: np.ndarray, phases: dict[int, int], **model) -> MeterEstimate:
+def estimate_meter(x: np.ndarray, phases: dict[int, int],
+                   nets: tuple[Net, ...] | None = None) -> MeterEstimate:
     """Meter from a :func:`meter_features` vector."""
-    p = classify(x, **model)
+    p = classify(x, nets)
     sig = CLASSES[int(np.argmax(p))]
-    group = {"2/4": 2, "3/4": 3, "4/4": 4, "6/8": 2}[sig]
-    return MeterEstimate(sig, {c: float(v) for c, v in zip(CLASSES, p)}, phases.get(group, 0))
+    return MeterEstimate(sig, {c: float(v) for c, v in zip(CLASSES, p)},
+                         phases.get(BEATS_PER_BAR[sig], 0))
 
 
 def feel(signature: str) -> str:

@@ -37,7 +37,7 @@ def estimate(fe: Frontend) -> Facts:
             t, beats = tc, tempo.track_beats(fe, tc.bpm)
             x, phases = meter.meter_features(fe, per, t.bpm, beats)
             m = meter.MeterEstimate(m.signature, m.probabilities, phases.get(2, 0))
-    group = {"2/4": 2, "3/4": 3, "4/4": 4, "6/8": 2}[m.signature]
+    group = meter.BEATS_PER_BAR[m.signature]
     beat_list = [round(float(b), 3) for b in beats]
     p_sig = m.probabilities[m.signature]
     feel = meter.feel(m.signature)
