@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +60,48 @@ def test_load_benchmark_times_both_sides_and_names_a_failed_load(tmp_path):
     bad = subprocess.run([sys.executable, str(bench), "--model", str(tmp_path / "no-such-model"), "--runs", "1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert bad.returncode != 0 and "no-such-model" in bad.stderr and "failed" in bad.stderr
+
+
+def test_facts_template_scores_the_facts_an_eval_cached(tmp_path):
+    """facts_template.py answers from the facts in the feature cache: with a truth equal to those
+    facts it scores 1 on tempo and meter; a clip whose facts were never measured is an error
+    naming the missing facts, not a figure."""
+    import soundfile as sf
+    from dataclasses import replace
+
+    from musilingo.data.manifest import read_manifest
+    from musilingo.features import build_feature_cache
+    from musilingo.model import MusiLingo
+
+    sr = 22050
+    t = np.arange(int(6 * sr)) / sr
+    rows = []
+    for i, bpm in enumerate((100.0, 140.0)):
+        y = np.zeros_like(t)
+        for b in np.arange(0.1, 6.0, 60.0 / bpm):
+            n = min(len(t) - int(b * sr), 2000)
+            y[int(b * sr):int(b * sr) + n] += np.sin(2 * np.pi * 880 * t[:n]) * np.exp(-t[:n] * 60)
+        sf.write(str(tmp_path / f"c{i}.wav"), (0.5 * y).astype(np.float32), sr)
+        rows.append({"id": f"c{i}", "audio": f"c{i}.wav", "split": "test", "attributes": {}})
+    manifest = tmp_path / "m.jsonl"
+    write = lambda: manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))  # noqa: E731
+    write()
+    spec = replace(MusiLingo.from_pretrained("tiny", device="cpu").feature_spec, facts=True)
+    cache, _ = build_feature_cache(spec, read_manifest(manifest), tmp_path / "cache", progress=False)
+    for r in rows:  # the truth is what was measured
+        f = cache.facts(r["id"])[0]
+        r["attributes"] = {"tempo_bpm": f.tempo.bpm, "meter": f.meter.signature}
+    write()
+    out = tmp_path / "tmpl.json"
+    script = ROOT / "benchmarks" / "facts_template.py"
+    args = [sys.executable, str(script), str(manifest), "--split", "test", "--model", "tiny",
+            "--feature-cache", str(tmp_path / "cache"), "--out", str(out)]
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["n_records"] == 2 and res["n_items"] == 4
+    assert res["facts_only"]["tempo_accuracy"] == 1.0 and res["facts_only"]["meter_accuracy"] == 1.0
+    rows.append({"id": "c9", "audio": "c0.wav", "split": "test", "attributes": {"tempo_bpm": 90.0}})
+    write()
+    bad = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert bad.returncode != 0 and "no facts" in bad.stderr and "c9" in bad.stderr
