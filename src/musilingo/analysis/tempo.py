@@ -81,7 +81,7 @@ def harmonic_novelty(chroma: np.ndarray) -> np.ndarray:
 
 
 def periodicity(fe: Frontend) -> Periodicity:
-    """The three autocorrelations and the stock tempo of a clip."""
+    """The three autocorrelations, the stock tempo and the onset rate of a clip."""
     return Periodicity(autocorrelation(fe.onset_env), autocorrelation(harmonic_novelty(fe.chroma)),
                        autocorrelation(fe.bass_onset_env), stock_tempo(fe), onset_rate(fe))
 
