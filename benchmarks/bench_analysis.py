@@ -305,12 +305,29 @@ def fit_nets(x, y, hidden, alpha, seeds) -> list:
     return out
 
 
+def choose_nets(name, x, y, hiddens, alphas, seeds, dev_accuracy, dev_x) -> tuple[dict, list]:
+    """Fit an ensemble (one network per seed) for every size and penalty on train (``x``, ``y``);
+    score each network and each ensemble on dev (``dev_accuracy`` of the logits on ``dev_x``);
+    return the best grid point (its ``ensemble`` included) and the whole grid."""
+    from musilingo.analysis import nets
+
+    grid = []
+    for hidden, alpha in itertools.product(hiddens, alphas):
+        ensemble = fit_nets(x, y, hidden, alpha, range(seeds))
+        singles = [dev_accuracy(n.logits(dev_x)) for n in ensemble]
+        both = dev_accuracy(nets.mean_logits(ensemble, dev_x))
+        grid.append({"hidden": list(hidden), "alpha": alpha, "dev_single_seeds": singles,
+                     "dev_ensemble": both, "ensemble": ensemble})
+        print(f"{name} {hidden} alpha={alpha}: seeds {np.round(singles, 3).tolist()}, "
+              f"ensemble {both:.3f}", file=sys.stderr, flush=True)
+    return max(grid, key=lambda g: g["dev_ensemble"]), grid
+
+
 def fit(recs, fes, states, with_tags: bool, train: tuple[list, list, list]) -> dict:
     """Fit the models on the train split (``train``: its records, clip states and frontends)
-    and choose
-    every constant and setting on this (dev) split; returns them (printed and saved by main)."""
+    and choose every constant and setting on this (dev) split; returns them (printed and saved
+    by main)."""
     chosen: dict = {}
-    sigs = [r["attributes"].get("meter") or "4/4" for r in recs]
     # 1. tempo: networks "candidate within 10 % of the truth" over every clip's candidates, fitted
     #    on train; size, regularisation and ensemble chosen on dev (compound = the truth's feel
     #    here; the pipeline uses the predicted meter)
@@ -318,16 +335,8 @@ def fit(recs, fes, states, with_tags: bool, train: tuple[list, list, list]) -> d
 
     TX, TY, TG = tempo_table(train[0], train[1])
     DX, DY, DG = tempo_table(recs, states)
-    grid = []
-    for hidden, alpha in itertools.product(TEMPO_HIDDEN, TEMPO_ALPHA):
-        ensemble = fit_nets(TX, TY, hidden, alpha, range(TEMPO_SEEDS))
-        singles = [clip_accuracy(n.logits(DX)[:, 0], DY, DG) for n in ensemble]
-        both = clip_accuracy(nets.mean_logits(ensemble, DX)[:, 0], DY, DG)
-        grid.append({"hidden": list(hidden), "alpha": alpha, "dev_single_seeds": singles,
-                     "dev_ensemble": both, "ensemble": ensemble})
-        print(f"tempo {hidden} alpha={alpha}: seeds {np.round(singles, 3).tolist()}, "
-              f"ensemble {both:.3f}", file=sys.stderr, flush=True)
-    best = max(grid, key=lambda g: g["dev_ensemble"])
+    best, grid = choose_nets("tempo", TX, TY, TEMPO_HIDDEN, TEMPO_ALPHA, TEMPO_SEEDS,
+                             lambda z: clip_accuracy(z[:, 0], DY, DG), DX)
     tempo.NETS = tuple(best["ensemble"])
     chosen["tempo"] = {"hidden": best["hidden"], "alpha": best["alpha"],
                        "dev_clip_accuracy": round(best["dev_ensemble"], 4),
@@ -353,16 +362,8 @@ def fit(recs, fes, states, with_tags: bool, train: tuple[list, list, list]) -> d
     if missing:
         raise SystemExit(f"the train clips lack meter classes {[meter.CLASSES[i] for i in missing]}"
                          "; fit on more of them (--train-limit)")
-    grid = []
-    for hidden, alpha in itertools.product(METER_HIDDEN, METER_ALPHA):
-        ensemble = fit_nets(MX, MY, hidden, alpha, range(METER_SEEDS))
-        exact = [float(np.mean(np.argmax(n.logits(VX), axis=1) == VY)) for n in ensemble]
-        both = float(np.mean(np.argmax(nets.mean_logits(ensemble, VX), axis=1) == VY))
-        grid.append({"hidden": list(hidden), "alpha": alpha, "dev_single_seeds": exact,
-                     "dev_ensemble": both, "ensemble": ensemble})
-        print(f"meter {hidden} alpha={alpha}: seeds {np.round(exact, 3).tolist()}, "
-              f"ensemble {both:.3f}", file=sys.stderr, flush=True)
-    best = max(grid, key=lambda g: g["dev_ensemble"])
+    best, grid = choose_nets("meter", MX, MY, METER_HIDDEN, METER_ALPHA, METER_SEEDS,
+                             lambda z: float(np.mean(np.argmax(z, axis=1) == VY)), VX)
     meter.NETS = tuple(best["ensemble"])
     chosen["meter"] = {"hidden": best["hidden"], "alpha": best["alpha"],
                        "dev_class_accuracy": round(best["dev_ensemble"], 4),
