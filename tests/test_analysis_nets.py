@@ -51,10 +51,13 @@ def test_weights_file_round_trips_and_bad_files_are_refused(tmp_path):
         nets.load_nets(path, "0" * 64)
     with pytest.raises(FileNotFoundError, match="missing"):
         nets.load_nets(tmp_path / "nope.safetensors")
-    d = net.to_dict()
-    d["weights"][1] = d["weights"][1][:-1]  # a layer that does not chain
-    with pytest.raises(ValueError, match="malformed"):
-        nets.Net.from_dict(d)
+    d = {"mean": net.mean, "std": net.std, "weights": list(net.weights), "biases": list(net.biases)}
+    nets.Net.from_dict(d)
+    with pytest.raises(ValueError, match="malformed"):  # a layer that does not chain
+        unchained = [d["weights"][0], d["weights"][1][:-1]] + d["weights"][2:]
+        nets.Net.from_dict({**d, "weights": unchained})
+    with pytest.raises(ValueError, match="malformed"):  # std of another length than mean
+        nets.Net.from_dict({**d, "std": d["std"][:-1]})
 
 
 def test_shipped_networks_match_fitted_and_features():

@@ -137,10 +137,10 @@ class FeatureCache:
 
     def put_facts(self, items: dict[str, list[Facts | None]]) -> None:
         table = self._facts_table()
+        fp = analysis_fingerprint()
         for clip_id, windows in items.items():
             row = [None if f is None else f.to_dict() for f in windows]
-            append_jsonl(self.dir / "facts.jsonl",
-                         {"id": clip_id, "analysis": analysis_fingerprint(), "windows": row})
+            append_jsonl(self.dir / "facts.jsonl", {"id": clip_id, "analysis": fp, "windows": row})
             table[clip_id] = row
 
     def __contains__(self, clip_id: str) -> bool:

@@ -39,18 +39,13 @@ class Net:
         w = tuple(np.asarray(a, dtype=np.float64) for a in d["weights"])
         b = tuple(np.asarray(a, dtype=np.float64) for a in d["biases"])
         mean, std = np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64)
-        if len(w) != len(b) or not w or w[0].shape[0] != mean.shape[0] != std.shape[0]:
+        if len(w) != len(b) or not w or w[0].shape[0] != mean.shape[0] \
+                or std.shape != mean.shape:
             raise ValueError("malformed network: layer or feature sizes do not match")
         for wi, bi, nxt in zip(w, b, w[1:] + (None,)):
             if wi.shape[1] != bi.shape[0] or (nxt is not None and nxt.shape[0] != wi.shape[1]):
                 raise ValueError("malformed network: layer sizes do not chain")
         return cls(mean, std, w, b)
-
-    def to_dict(self, decimals: int = 5) -> dict:
-        """The exported form (rounded), as :meth:`from_dict` reads it."""
-        r = lambda a: np.round(a, decimals).tolist()  # noqa: E731
-        return {"mean": r(self.mean), "std": r(self.std), "weights": [r(w) for w in self.weights],
-                "biases": [r(b) for b in self.biases]}
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Output logits for ``x`` [N, F] -> [N, C] (C = 1 for a binary model)."""
