@@ -22,6 +22,7 @@ sf = pytest.importorskip("soundfile")
 
 from musilingo.data import mma_styles, render  # noqa: E402
 from musilingo.data.render import catalogue, pool, timeouts  # noqa: E402
+from musilingo.data.render.command import render_command  # noqa: E402
 from musilingo.data.manifest import read_manifest  # noqa: E402
 from musilingo.errors import ConfigError  # noqa: E402
 from musilingo.music import pitch_class, tonic_name  # noqa: E402
@@ -180,6 +181,28 @@ def test_render_one_split_then_all(tmp_path):
         assert (tmp_path / "state" / "done" / f"{c}.json").stat().st_mtime_ns == m
     with pytest.raises(ConfigError, match="splits"):
         render.RenderOptions(out_dir=tmp_path, splits=("dev",))
+
+
+@needs_tools
+def test_render_only_listed_ids(tmp_path):
+    """--only renders just the listed planned clips (the grounded subset rendered alone); an id
+    the plan does not hold is refused before anything renders, naming the likely cause."""
+    opts = dict(num_clips=12, seed=0, workers=1, sources=("mma",), clip_seconds=SHORT,
+                soundfonts=(TIMID,), progress=False)
+    plan = render.plan_clips(render.RenderOptions(out_dir=tmp_path, **opts))
+    pick = [plan[1].clip_id, plan[5].clip_id]
+    recs = read_manifest(render.render_corpus(tmp_path, only=pick, **opts))
+    failed = {p.stem for p in (tmp_path / "state" / "failed").glob("*.json")}
+    assert {r.id for r in recs} | failed == set(pick)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("999999-not-planned\n")
+    with pytest.raises(ConfigError, match="not in this plan of 12 clips"):
+        render_command(str(tmp_path / "other"), clips=12, sources="mma", only=str(ids),
+                       soundfonts=TIMID, quiet=True)
+    assert not (tmp_path / "other" / "audio").exists()
+    ids.write_text("\n")
+    with pytest.raises(ConfigError, match="holds no clip ids"):
+        render_command(str(tmp_path / "other"), clips=12, sources="mma", only=str(ids), quiet=True)
 
 
 def test_plan_is_deterministic_and_splits_by_work(tmp_path):

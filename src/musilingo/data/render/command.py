@@ -28,7 +28,7 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
                    min_seconds: float = DEFAULT_CLIP_SECONDS[0],
                    max_seconds: float = DEFAULT_CLIP_SECONDS[1], timeout: float = 60.0,
                    retry_failed: bool = False, keep_midi: bool = False, splits: str = "",
-                   quiet: bool = False, as_json: bool = False) -> Path:
+                   only: str = "", quiet: bool = False, as_json: bool = False) -> Path:
     """Render the synthetic training corpus (music21 scores, ABC folk tunes, MMA grooves).
 
     Args:
@@ -45,6 +45,8 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
         keep_midi: also keep the MIDI of each clip under midi/.
         splits: comma-separated subset of train, valid, test: render only those splits' clips
             (the same ids as in a full render, which can resume from them; default: all).
+        only: a text file of clip ids, one per line: render only those clips of the plan
+            (for example the grounded phase's training subset: scripts/grounded_subsets.py).
         quiet: no progress bar and no summary line.
         as_json: print the summary as one JSON object {"manifest", "seconds", "failed"}.
     """
@@ -53,12 +55,21 @@ def render_command(out: str, clips: int = DEFAULT_NUM_CLIPS, seed: int = 0, work
                           "timeout > 0")
     sfs = tuple(s for s in soundfonts.split(",") if s) or DEFAULT_SOUNDFONTS
     srcs = tuple(s.strip() for s in sources.split(",") if s.strip())
+    ids: tuple[str, ...] = ()
+    if only:
+        try:
+            ids = tuple(x.strip() for x in Path(only).read_text().splitlines() if x.strip())
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{only}: cannot read the clip ids to render ({e})") from e
+        if not ids:
+            raise ConfigError(f"{only}: holds no clip ids (one per line)")
     t = time.time()
     path = render_corpus(out, num_clips=clips, seed=seed, workers=workers, sources=srcs,
                          soundfonts=sfs, clip_seconds=(min_seconds, max_seconds),
                          timeout_s=timeout, progress=not quiet, retry_failed=retry_failed,
                          keep_midi=keep_midi,
-                         splits=tuple(x.strip() for x in splits.split(",") if x.strip()))
+                         splits=tuple(x.strip() for x in splits.split(",") if x.strip()),
+                         only=ids)
     n_failed = len(list((Path(out) / "state" / "failed").glob("*.json")))
     if as_json:
         print(json.dumps({"manifest": str(path), "seconds": round(time.time() - t, 1),

@@ -55,6 +55,9 @@ class RenderOptions:
     splits: tuple[str, ...] = ()
     """Render only the planned clips of these splits (empty: all). The plan and the clip ids do
     not change, so a later render of every split resumes from these clips."""
+    only: tuple[str, ...] = ()
+    """Render only these planned clip ids (empty: all); with ``splits``, only those of them in
+    the splits. An id the plan does not hold is refused (another seed or clip count?)."""
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -77,6 +80,7 @@ class RenderOptions:
             if not os.path.isfile(sf):
                 raise ConfigError(f"{sf}: soundfont not found")
         self.splits = tuple(self.splits)
+        self.only = tuple(self.only)
         bad = [s for s in self.splits if s not in SPLIT_NAMES]
         if bad:
             raise ConfigError(f"splits must be a subset of {SPLIT_NAMES}, got {self.splits}")

@@ -33,6 +33,7 @@ from musilingo.data.render.options import (
 )
 from musilingo.data.render.plan import ClipSpec, plan_clips, split_for
 from musilingo.data.render.timeouts import _ClipTimeout, _on_alarm
+from musilingo.errors import ConfigError
 
 
 def _state_paths(out_dir: Path) -> tuple[Path, Path]:
@@ -95,20 +96,27 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
                   soundfonts: Sequence[str] = DEFAULT_SOUNDFONTS,
                   clip_seconds: tuple[float, float] = DEFAULT_CLIP_SECONDS,
                   timeout_s: float = 60.0, progress: bool = True, retry_failed: bool = False,
-                  keep_midi: bool = False, splits: Sequence[str] = ()) -> Path:
+                  keep_midi: bool = False, splits: Sequence[str] = (),
+                  only: Sequence[str] = ()) -> Path:
     """Render (or resume rendering) the corpus into ``out_dir``; return the manifest path.
 
     Clips already in ``state/done/`` (with their audio present) are not rendered again; clips
     that failed before are skipped unless ``retry_failed``; with ``splits`` only the clips of
-    those splits are rendered. The manifest lists every finished clip of the plan (of any
+    those splits are rendered, with ``only`` only those clip ids. The manifest lists every finished clip of the plan (of any
     split) in plan order and is written atomically at the end.
     """
     options = RenderOptions(out_dir=Path(out_dir), num_clips=num_clips, seed=seed,
                             workers=workers, sources=tuple(sources),
                             soundfonts=tuple(soundfonts), clip_seconds=tuple(clip_seconds),
                             timeout_s=timeout_s, progress=progress, retry_failed=retry_failed,
-                            keep_midi=keep_midi, splits=tuple(splits))
+                            keep_midi=keep_midi, splits=tuple(splits), only=tuple(only))
     specs = plan_clips(options)
+    wanted = set(options.only)
+    unknown = sorted(wanted - {s.clip_id for s in specs})
+    if unknown:
+        raise ConfigError(f"{len(unknown)} of the {len(wanted)} clip ids to render are not in "
+                          f"this plan of {options.num_clips} clips (seed {options.seed}), e.g. "
+                          f"{unknown[0]!r}: were they planned with another --clips or --seed?")
     done_dir, failed_dir = _state_paths(options.out_dir)
     done_dir.mkdir(parents=True, exist_ok=True)
     failed_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +130,7 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
 
     todo = [s for s in specs if not finished(s)
             and (not options.splits or split_for(s.split_key) in options.splits)
+            and (not wanted or s.clip_id in wanted)
             and (options.retry_failed or not (failed_dir / f"{s.clip_id}.json").is_file())]
     bar = None
     if options.progress and todo:
