@@ -102,8 +102,8 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
 
     Clips already in ``state/done/`` (with their audio present) are not rendered again; clips
     that failed before are skipped unless ``retry_failed``; with ``splits`` only the clips of
-    those splits are rendered, with ``only`` only those clip ids. The manifest lists every finished clip of the plan (of any
-    split) in plan order and is written atomically at the end.
+    those splits are rendered, with ``only`` only those clip ids. The manifest lists every
+    finished clip of the plan (of any split) in plan order and is written atomically at the end.
     """
     options = RenderOptions(out_dir=Path(out_dir), num_clips=num_clips, seed=seed,
                             workers=workers, sources=tuple(sources),
