@@ -99,6 +99,8 @@ if previous is not None:  # continuing the shipped default: its phases, then the
         for name in ("recipe.yaml", "log.jsonl", "loss.png"):
             if (previous / f"phase{n}-{name}").is_file():
                 shutil.copy(previous / f"phase{n}-{name}", dest / f"phase{n}-{name}")
+        for ev in sorted(previous.glob(f"phase{n}-eval-*")):  # earlier phases' figures stay too
+            shutil.copytree(ev, dest / ev.name)
         continues.append({**entry, "recipe": f"phase{n}-recipe.yaml"})
     n += 1
     for name in ("recipe.yaml", "log.jsonl", "loss.png"):

@@ -225,7 +225,10 @@ def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
     assert "init: " + str(second) in (dest / "recipe.yaml").read_text()
     assert "init: " + str(first) in (dest / "phase2-recipe.yaml").read_text()
     # a fourth phase that continues the shipped default itself: the old default's phases stay,
-    # and the old default becomes phase 3
+    # and the old default becomes phase 3; the evaluations of every earlier phase stay as well
+    for ev in ("eval-attributes", "phase1-eval-attributes"):
+        (dest / ev).mkdir()
+        (dest / ev / "results.json").write_text(json.dumps({"from": ev}))
     train(_cfg(tmp_path, manifest, out=str(tmp_path / "p4"), init=str(dest), max_steps=2, seed=3))
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ship_default.py"), str(tmp_path / "p4"),
                     str(manifest)], check=True, env={**os.environ, "MUSILINGO_SHIP_DEST": str(dest)})
@@ -236,6 +239,9 @@ def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
         ("phase1-recipe.yaml", 4), ("phase2-recipe.yaml", 3), ("phase3-recipe.yaml", 2)]
     assert "init: " + str(second) in (dest / "phase3-recipe.yaml").read_text()
     assert "init: " + str(dest) in (dest / "recipe.yaml").read_text()
+    for ev, was in (("phase3-eval-attributes", "eval-attributes"),
+                    ("phase1-eval-attributes", "phase1-eval-attributes")):
+        assert json.loads((dest / ev / "results.json").read_text()) == {"from": was}
 
 
 def test_recipes_validate_against_the_options():
