@@ -6,7 +6,8 @@ import pytest
 
 from musilingo import music
 from musilingo.attributes import ATTRIBUTES, SCHEMA, class_sentence, get_attribute, truth_class
-from musilingo.metrics.attributes import parse_instruments, score_attribute
+from musilingo.data.captions import meter_phrase
+from musilingo.metrics.attributes import parse_instruments, parse_meter, score_attribute
 
 
 @pytest.mark.parametrize("name,pc", [("C", 0), ("F#", 6), ("Gb", 6), ("G-flat", 6), ("f sharp", 6),
@@ -45,6 +46,14 @@ def test_tempo_and_meter_classes():
     with pytest.raises(ValueError, match="time signature"):
         music.meter_category("three")
     assert music.meter_name("3/4") == "waltz time" and music.meter_name("11/8") is None
+
+
+def test_every_meter_phrase_parses_back_to_exactly_its_signature():
+    # The caption generator's gloss and the answer parser must agree: "4/2 (duple time)" was
+    # read as two claims (4/2 and duple simple) and earned half of every right 4/2 answer.
+    for sig in music.METER_NAMES:
+        claims = parse_meter(f"The music is in {meter_phrase(sig)}.")
+        assert claims.positive == [sig], (sig, claims.positive)
 
 
 def test_every_family_word_parses_back_to_exactly_its_family():

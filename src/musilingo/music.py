@@ -82,7 +82,7 @@ METER_NAMES = {
     "2/4": "duple time", "3/4": "waltz time", "4/4": "common time", "2/2": "cut time",
     "6/8": "compound duple time", "9/8": "compound triple time", "12/8": "compound quadruple time",
     "3/8": "compound single time", "5/4": "quintuple time", "3/2": "triple time",
-    "4/2": "duple time", "6/4": "compound duple time", "7/8": "septuple time",
+    "4/2": "quadruple time", "6/4": "compound duple time", "7/8": "septuple time",
 }  # fmt: skip
 _SIGNATURE_RE = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{1,2})\s*$")
 
