@@ -156,6 +156,15 @@ def test_corpus_resume_and_determinism(tmp_path):
         assert (tmp_path / "state" / "done" / f"{rid}.json").stat().st_mtime_ns == m
     # the re-rendered clip has exactly the same record (deterministic for the seed)
     assert (tmp_path / "state" / "done" / f"{victim}.json").read_text() == before[victim]
+    # a resumed corpus gets the current generator's text, not that of the run that rendered it
+    # (the 4/2 gloss was fixed after corpora had been rendered with the old one)
+    kept = recs[0].id
+    stale = json.loads(before[kept])
+    stale["caption"], stale["qa"][0]["answer"] = "An old caption.", "An old answer."
+    (tmp_path / "state" / "done" / f"{kept}.json").write_text(json.dumps(stale))
+    fresh = {r.id: r for r in read_manifest(render.render_corpus(tmp_path, **opts))}
+    assert fresh[kept].caption == json.loads(before[kept])["caption"] != "An old caption."
+    assert fresh[kept].qa[0].answer == json.loads(before[kept])["qa"][0]["answer"]
 
 
 @needs_tools

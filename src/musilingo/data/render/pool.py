@@ -103,7 +103,8 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
     Clips already in ``state/done/`` (with their audio present) are not rendered again; clips
     that failed before are skipped unless ``retry_failed``; with ``splits`` only the clips of
     those splits are rendered, with ``only`` only those clip ids. The manifest lists every
-    finished clip of the plan (of any split) in plan order and is written atomically at the end.
+    finished clip of the plan (of any split) in plan order, its captions and Q&A written by the
+    current caption generator, and is written atomically at the end.
     """
     options = RenderOptions(out_dir=Path(out_dir), num_clips=num_clips, seed=seed,
                             workers=workers, sources=tuple(sources),
@@ -158,11 +159,18 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
             pool.join()
         if bar is not None:
             bar.close()
+    # The text is written afresh from each clip's attributes (make_caption / make_qa are
+    # deterministic in attributes and seed): a fix to the caption generator then reaches a
+    # resumed corpus too, whose state/done/ records hold the text of the run that rendered them.
+    from musilingo.data import captions
+
     records = []
     for s in specs:
         p = done_dir / f"{s.clip_id}.json"
         if p.is_file() and finished(s):
-            records.append(Record.from_json(json.loads(p.read_text()), str(p)))
+            rec = Record.from_json(json.loads(p.read_text()), str(p))
+            records.append(replace(rec, caption=captions.make_caption(rec.attributes, seed=s.seed),
+                                   qa=captions.make_qa(rec.attributes, seed=s.seed)))
     manifest = options.out_dir / "manifest.jsonl"
     if records:
         write_manifest(manifest, records)
