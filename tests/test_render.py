@@ -114,6 +114,18 @@ def test_mma_groove_matches_midi(tmp_path):
     kn = pm.key_signature_changes[0].key_number
     mode = "minor" if kn >= 12 else "major"
     assert (a["key_tonic"], a["key_mode"]) == (tonic_name(kn % 12, mode), mode)
+    # Chord truth: segments tile the clip, and in each the accompaniment sounds the chord's
+    # root and third (a timeline shifted by a bar or off the MIDI's clock would miss them)
+    tl = a["chord_timeline"]
+    assert tl[0][0] == 0.0 and tl[-1][1] == pytest.approx(rec["duration"], abs=0.01)
+    assert all(x[1] == pytest.approx(y[0]) for x, y in zip(tl, tl[1:]))
+    t0 = a["clip_start_s"]
+    for start, end, label in (x for x in tl if x[1] - x[0] > 0.2):  # a sliver may hold no note
+        root, quality = label.split(":")
+        third = {"maj": 4, "maj7": 4, "7": 4, "maj6": 4, "min": 3, "min7": 3, "hdim7": 3}[quality]
+        sounding = {n.pitch % 12 for i in pm.instruments if not i.is_drum for n in i.notes
+                    if n.start < t0 + end - 0.05 and n.end > t0 + start + 0.05}
+        assert {pitch_class(root), (pitch_class(root) + third) % 12} <= sounding, (label, sounding)
 
 
 @needs_tools

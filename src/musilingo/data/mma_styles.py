@@ -135,6 +135,20 @@ _PROGRESSIONS_MINOR: tuple[tuple[tuple[int, str], ...], ...] = (
 )
 MINOR_PROBABILITY = 0.35  # share of non-blues progressions written in a minor key
 
+# MMA chord suffix -> quality in Harte et al.'s chord syntax (ISMIR 2005), the notation
+# mir_eval and the MIREX chord task read: the corpus's chord truth is written in it.
+HARTE_QUALITY = {"": "maj", "m": "min", "7": "7", "M7": "maj7", "m7": "min7", "6": "maj6",
+                 "m7b5": "hdim7"}
+
+
+def harte_name(chord: str) -> str:
+    """An MMA chord name of the templates above in Harte syntax: ``"Bbm7"`` -> ``"Bb:min7"``."""
+    m = re.fullmatch(r"([A-G][#b]?)(.*)", chord)
+    if not m or m.group(2) not in HARTE_QUALITY:
+        raise ValueError(f"not a chord of the progression templates: {chord!r}")
+    return f"{m.group(1)}:{HARTE_QUALITY[m.group(2)]}"
+
+
 def style_grooves(style: MmaStyle, lib: Path = MMA_STDLIB) -> list[str]:
     """Groove names defined in a style file, without intros/endings/fills; sorted, unique."""
     path = lib / f"{style.file}.mma"

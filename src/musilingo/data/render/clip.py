@@ -26,6 +26,7 @@ from musilingo.data.render.convert_abc import _abc_midi
 from musilingo.data.render.convert_mma import _mma_midi
 from musilingo.data.render.convert_music21 import _music21_midi
 from musilingo.data.render.midi_analysis import (
+    _chord_timeline,
     _instrument_summary,
     _meter_at,
     _tempo_in_window,
@@ -126,6 +127,8 @@ def render_clip(spec: ClipSpec, options: RenderOptions) -> dict:
                   "chords", "transpose", "repeats"):
             if meta.get(k) is not None:
                 attrs[k] = meta[k]
+        if meta.get("chord_progression"):  # the chords sounding in the clip (chord truth)
+            attrs["chord_timeline"] = _chord_timeline(pm, meta["chord_progression"], t0, t1)
         attrs["soundfont"] = Path(spec.soundfont).stem
         attrs["clip_start_s"] = t0
         if not attrs["instruments"]:

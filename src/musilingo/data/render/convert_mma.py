@@ -63,5 +63,6 @@ def _mma_midi(spec: ClipSpec, rng: np.random.Generator, tmp: Path, deadline: flo
             inst.program = int(table[fam][int(rng.integers(len(table[fam])))])
     meta = {"style": style.style, "genre": style.genre, "groove": spec.groove,
             "collection": f"mma/{style.file}", "key": (tonic_pc, mode),
-            "chords": chords[:8], "lead_index": None}
+            "chords": chords[:8], "lead_index": None,
+            "chord_progression": [mma_styles.harte_name(c) for c in chords]}  # one per bar
     return pm, meta

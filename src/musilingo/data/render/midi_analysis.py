@@ -55,6 +55,26 @@ def _meter_at(pm, t: float) -> tuple[int, int] | None:
     return int(ts[-1].numerator), int(ts[-1].denominator)
 
 
+def _chord_timeline(pm, progression: list[str], t0: float, t1: float) -> list[list]:
+    """``[[start_s, end_s, chord], ...]`` on the clip's clock (0 = ``t0``) for a progression of
+    one chord per bar (bar k starts at the MIDI's k-th downbeat: pretty_midi reads them from the
+    file's own tempo and time-signature events). Adjacent bars with the same chord are one
+    segment; bars past the progression's end are left out."""
+    downbeats = [float(t) for t in pm.get_downbeats()]
+    bar_ends = downbeats[1:] + [float(pm.get_end_time())]
+    out: list[list] = []
+    for chord, start, end in zip(progression, downbeats, bar_ends):
+        s, e = max(start, t0), min(end, t1)
+        if e - s <= 1e-3:
+            continue
+        s, e = round(s - t0, 3), round(e - t0, 3)
+        if out and out[-1][2] == chord and abs(out[-1][1] - s) < 1e-3:
+            out[-1][1] = e
+        else:
+            out.append([s, e, chord])
+    return out
+
+
 def beat_bpm(qpm: float, meter: tuple[int, int] | None) -> float:
     """Beats per minute for the meter's beat: the denominator note in simple meters, the dotted
     note in compound ones (3/8, 6/8, 9/8, 12/8: dotted quarter). ``qpm`` is quarter notes/minute."""
