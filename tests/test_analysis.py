@@ -118,6 +118,24 @@ def test_cadences_key(analyze, tonic_midi, minor, name):
     assert facts.key.tonal and facts.key.confidence > 0.5
 
 
+@pytest.mark.parametrize("tonic_midi,minor,labels,symbols", [
+    (62, False, ("D:maj", "G:maj", "A:maj", "D:maj"), ["D", "G", "A", "D"]),
+    (57, True, ("A:min", "D:min", "E:maj", "A:min"), ["Am", "Dm", "E", "Am"])])
+def test_cadences_chords(analyze, tonic_midi, minor, labels, symbols):
+    """The chords of i/I - iv/IV - V - i/I, 0.75 s each, read at the middle of every chord."""
+    facts = analyze(cadences(tonic_midi, minor))
+    segs = facts.chords.segments
+    assert segs[0].start == 0.0 and all(a.end == b.start for a, b in zip(segs, segs[1:]))
+    right = 0
+    for i in range(16):
+        t = 0.1 + 0.75 * (i + 0.5)
+        right += next(s.label for s in segs if s.start <= t < s.end) == labels[i % 4]
+    assert right >= 14, [(s.start, s.end, s.label) for s in segs]
+    assert facts.chords.progression(4) == symbols
+    d = json.loads(facts.to_json())
+    assert Facts.from_dict(d).chords == facts.chords
+
+
 def test_noise_has_no_clear_key(analyze):
     y = np.random.default_rng(0).normal(0, 0.1, 8 * SR).astype(np.float32)
     facts = analyze(y)
@@ -156,6 +174,8 @@ def test_example_clip_tags_and_facts():
     assert facts.tempo.bpm == pytest.approx(96.0, rel=0.1)
     assert (facts.key.tonic, facts.key.mode) == ("G", "major")
     assert facts.summary().endswith("no vocals")
+    # the example's 12 bars: G Em C D three times (scripts/make_example_clip.py)
+    assert facts.chords.progression(12) == ["G", "Em", "C", "D"] * 3
     json.loads(facts.to_json())
 
 

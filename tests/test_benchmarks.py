@@ -105,3 +105,53 @@ def test_facts_template_scores_the_facts_an_eval_cached(tmp_path):
     write()
     bad = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert bad.returncode != 0 and "no facts" in bad.stderr and "c9" in bad.stderr
+
+
+def test_chord_benchmark_scores_a_known_progression_and_refuses_to_tune_on_test(tmp_path):
+    """bench_chords.py on two generated clips whose chord truth is known: block triads with the
+    root in the bass, one per 0.8 s. The estimate gets most of the time right and beats "always
+    the tonic triad"; --grid on the test split is refused."""
+    pytest.importorskip("librosa")
+    pytest.importorskip("mir_eval")
+    import soundfile as sf
+
+    sr, dur = 22050, 0.8
+    t = np.arange(int(dur * sr)) / sr
+
+    def tone(midi):
+        f = 440.0 * 2 ** ((midi - 69) / 12)
+        return sum(np.sin(2 * np.pi * f * k * t) / k for k in (1, 2, 3)) * np.exp(-2 * t)
+
+    progressions = {"c0": [(60, "maj"), (57, "min"), (53, "maj"), (55, "maj")],   # C Am F G
+                    "c1": [(62, "min"), (55, "maj"), (60, "maj"), (57, "min")]}   # Dm G C Am
+    names = {53: "F", 55: "G", 57: "A", 60: "C", 62: "D"}
+    corpus = tmp_path / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    rows = []
+    for cid, prog in progressions.items():
+        y, timeline = [], []
+        for rep in range(3):
+            for i, (root, q) in enumerate(prog):
+                third = 3 if q == "min" else 4
+                y.append(0.5 * tone(root - 24) + 0.3 * sum(tone(root + iv) for iv in (0, third, 7)))
+                start = round((rep * len(prog) + i) * dur, 3)
+                timeline.append([start, round(start + dur, 3), f"{names[root]}:{q}"])
+        audio = np.concatenate(y)
+        sf.write(str(corpus / "audio" / f"{cid}.wav"), (0.8 * audio / np.abs(audio).max()).astype(np.float32), sr)
+        rows.append({"id": cid, "audio": f"audio/{cid}.wav", "split": "valid", "source": "mma:x",
+                     "attributes": {"chord_timeline": timeline, "key_tonic": names[prog[0][0]],
+                                    "key_mode": "minor" if prog[0][1] == "min" else "major"}})
+    (corpus / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = ROOT / "benchmarks" / "bench_chords.py"
+    out = tmp_path / "chords.json"
+    args = [sys.executable, str(bench), "--split", "valid", "--corpus", str(corpus),
+            "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["clips"] == 2 and res["seconds_of_music"] == pytest.approx(2 * 12 * dur)
+    assert res["estimate"]["majmin"] >= 0.8, res
+    assert res["estimate"]["majmin"] > res["baseline_tonic_triad_true_key"]["majmin"] + 0.3
+    refused = subprocess.run([*args[:2], "--split", "test", "--grid", *args[4:]], cwd=ROOT,
+                             capture_output=True, text=True, timeout=600, check=False)
+    assert refused.returncode != 0 and "chosen on dev" in refused.stderr

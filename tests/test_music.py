@@ -90,3 +90,22 @@ def test_schema_classes_and_sentences():
     assert not SCHEMA["key"].present({"key_tonic": None})
     with pytest.raises(ValueError, match="unknown attribute 'loudness'"):
         get_attribute("loudness")
+
+
+def test_chord_labels_and_symbols():
+    from musilingo.music import chord_label, chord_symbol
+
+    assert chord_label(10, "min") == "Bb:min" and chord_label(6, "maj") == "F#:maj"
+    assert chord_symbol("A:min") == "Am" and chord_symbol("C:maj") == "C"
+    assert chord_symbol("N") == "N.C."
+    with pytest.raises(ValueError):
+        chord_label(0, "dim")
+
+
+def test_mma_chords_in_harte_syntax():
+    from musilingo.data.mma_styles import harte_name
+
+    assert harte_name("Bbm7") == "Bb:min7" and harte_name("F#") == "F#:maj"
+    assert harte_name("Cm7b5") == "C:hdim7" and harte_name("GM7") == "G:maj7"
+    with pytest.raises(ValueError, match="not a chord"):
+        harte_name("Hsus4")

@@ -230,3 +230,27 @@ def meter_signature(beats_per_bar: int, compound: bool) -> str:
     if beats_per_bar not in (2, 3, 4):
         raise ValueError(f"beats_per_bar must be 2, 3 or 4, got {beats_per_bar}")
     return f"{3 * beats_per_bar}/8" if compound else f"{beats_per_bar}/4"
+
+
+# Chords: the major and minor triads the chord estimate names (the MIREX "majmin" vocabulary),
+# as pitch classes above the root. Labels are in Harte et al.'s syntax (ISMIR 2005), which
+# mir_eval and the corpus's chord truth use: "C:maj", "F#:min", and "N" for no chord.
+TRIADS: dict[str, tuple[int, ...]] = {"maj": (0, 4, 7), "min": (0, 3, 7)}
+NO_CHORD = "N"
+
+
+def chord_label(root_pc: int, quality: str) -> str:
+    """Harte label of a triad, the root spelt as a major-key tonic: ``chord_label(10, "min")`` ->
+    ``"Bb:min"``. Raises ValueError for a quality outside :data:`TRIADS`."""
+    if quality not in TRIADS:
+        raise ValueError(f"quality must be one of {tuple(TRIADS)}, got {quality!r}")
+    return f"{MAJOR_TONICS[root_pc % 12]}:{quality}"
+
+
+def chord_symbol(label: str) -> str:
+    """The lead-sheet symbol of a Harte label of :func:`chord_label`'s kind: ``"A:min"`` ->
+    ``"Am"``, ``"C:maj"`` -> ``"C"``, ``"N"`` -> ``"N.C."`` (no chord)."""
+    if label == NO_CHORD:
+        return "N.C."
+    root, _, quality = label.partition(":")
+    return root + {"maj": "", "min": "m"}.get(quality, quality)

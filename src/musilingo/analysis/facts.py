@@ -133,6 +133,38 @@ class Loudness:
 
 
 @dataclass
+class ChordSegment:
+    """One stretch of the clip with one chord."""
+
+    start: float
+    """seconds"""
+    end: float
+    """seconds"""
+    label: str
+    """Harte syntax: ``"C:maj"``, ``"F#:min"``, or ``"N"`` (no chord)"""
+    confidence: float
+    """mean posterior of the chord over the segment (not calibrated: docs/analysis.md)"""
+
+
+@dataclass
+class Chords:
+    """Major / minor triads over time (:mod:`.chords`)."""
+
+    segments: list[ChordSegment]
+
+    def progression(self, max_chords: int = 8) -> list[str]:
+        """The first ``max_chords`` chord symbols in order of sounding, each change once:
+        ``["C", "G", "Am", "F"]`` (segments of no chord left out)."""
+        from musilingo.music import NO_CHORD, chord_symbol
+
+        out: list[str] = []
+        for seg in self.segments:
+            if seg.label != NO_CHORD and (not out or out[-1] != chord_symbol(seg.label)):
+                out.append(chord_symbol(seg.label))
+        return out[:max_chords]
+
+
+@dataclass
 class Facts:
     """Everything measured on one clip."""
 
@@ -143,6 +175,9 @@ class Facts:
     loudness: Loudness
     tags: Tags | None = None
     """None when tagging was skipped"""
+    chords: Chords | None = None
+    """None in facts cached before chords were estimated (not part of the summary line: the
+    shipped models were trained on summaries without them)"""
     seconds: float | None = None
     """analysis time (not part of the summary)"""
 
@@ -199,6 +234,8 @@ class Facts:
                                  for k, v in d["loudness"].items()}),
             tags=None if tags is None else Tags([Tag(**t) for t in tags["tags"]], tags["vocals"],
                                                 tags["vocals_confidence"], tags["vocal_probability"]),
+            chords=None if d.get("chords") is None
+            else Chords([ChordSegment(**c) for c in d["chords"]["segments"]]),
             seconds=d.get("seconds"))
 
 
@@ -247,6 +284,13 @@ def merge_facts(windows: list[Facts]) -> Facts:
         voiced = [w for w in windows if w.tags.vocals]
         ref = max(voiced or windows, key=lambda w: w.tags.vocal_probability)
         tags = Tags(kept, bool(voiced), ref.tags.vocals_confidence, ref.tags.vocal_probability)
+    chords = None
+    if all(w.chords is not None for w in windows):  # the windows' segments on the track's clock
+        chords, start = Chords([]), 0.0
+        for w in windows:
+            chords.segments += [ChordSegment(round(c.start + start, 3), round(c.end + start, 3),
+                                             c.label, c.confidence) for c in w.chords.segments]
+            start += w.duration_s
     longest = max(windows, key=lambda w: w.duration_s)
     return Facts(
         duration_s=round(total, 3),
@@ -256,4 +300,4 @@ def merge_facts(windows: list[Facts]) -> Facts:
                     m0.meter.feel_confidence),
         key=Key(k0.key.tonic, k0.key.mode, round(k_conf, 4), k0.key.tonal, k0.key.correlation,
                 k0.key.profile),
-        loudness=longest.loudness, tags=tags)
+        loudness=longest.loudness, tags=tags, chords=chords)

@@ -25,6 +25,7 @@ CQT_FMIN_MIDI = 24  # C1 (32.7 Hz): the lowest semitone of the constant-Q spectr
 CQT_SEMITONES = 84  # 7 octaves, C1..B7 (32.7 Hz - 3951 Hz)
 CQT_BINS_PER_SEMITONE = 3  # 36 bins per octave, summed per semitone: robust to mistuning
 BASS_CUTOFF_HZ = 200.0  # mel bands below this make the bass onset envelope
+BASS_CHROMA_BELOW_MIDI = 48  # C3 (131 Hz): the semitones C1..B2 make the bass chroma
 MIN_DURATION_S = 2.0  # shorter audio holds too few beats to measure anything
 
 
@@ -54,6 +55,9 @@ class Frontend:
     """[n] loudness of 3 s windows every 1 s (EBU R128 short-term), for the loudness range"""
     peak_dbfs: float
     """sample peak in dBFS"""
+    bass_chroma: np.ndarray | None = None
+    """[12, T] the same chroma from the semitones below BASS_CHROMA_BELOW_MIDI only (chord
+    roots); None in measurements cached before it existed"""
 
     def to_npz(self) -> dict[str, np.ndarray]:
         """Flat arrays for ``np.savez`` (None fields are left out)."""
@@ -166,8 +170,11 @@ def measure(samples: np.ndarray, sr: int, notes: bool = True, tags: bool = True)
                                             hop_length=HOP)
     cqt = _semitone_cqt(y)
     chroma = np.zeros((12, cqt.shape[1]), np.float32)
+    bass_chroma = np.zeros_like(chroma)
     for s in range(CQT_SEMITONES):
         chroma[(CQT_FMIN_MIDI + s) % 12] += cqt[s]
+        if CQT_FMIN_MIDI + s < BASS_CHROMA_BELOW_MIDI:
+            bass_chroma[(CQT_FMIN_MIDI + s) % 12] += cqt[s]
     note_mean = note_lowest = None
     if notes:
         note_mean, note_lowest = _note_summary(y)
@@ -182,4 +189,5 @@ def measure(samples: np.ndarray, sr: int, notes: bool = True, tags: bool = True)
     return Frontend(duration_s=float(duration), onset_env=onset_env.astype(np.float32),
                     bass_onset_env=bass_env.astype(np.float32), chroma=chroma,
                     cqt_mean=cqt.mean(axis=1), note_mean=note_mean, note_lowest=note_lowest,
-                    tag_probs=tag_probs, lufs=lufs, short_term_lufs=st, peak_dbfs=peak)
+                    tag_probs=tag_probs, lufs=lufs, short_term_lufs=st, peak_dbfs=peak,
+                    bass_chroma=bass_chroma)

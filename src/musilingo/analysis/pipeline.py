@@ -3,7 +3,7 @@
 :func:`analyze` measures a clip once (:func:`.frontend.measure`) and :func:`estimate` turns the
 measurements into facts: tempo at the simple-meter prior, beats, meter from beat-level
 periodicity, the tempo again with the compound prior when the meter is compound, downbeats, key,
-loudness and tags, each with its dev-calibrated confidence. :func:`analyze_file` decodes a file
+loudness, tags and chords, each with its dev-calibrated confidence. :func:`analyze_file` decodes a file
 first (any format ``musilingo.audio.load_audio`` reads).
 
 What it does not: print (``command.py``), cache (the benchmark caches frontends), or window long
@@ -17,15 +17,16 @@ import time
 
 import numpy as np
 
-from musilingo.analysis import calibration, key, loudness, meter, tags, tempo
+from musilingo.analysis import calibration, chords, key, loudness, meter, tags, tempo
 from musilingo.analysis.facts import Facts, Key, Meter, Tempo
 from musilingo.analysis.frontend import SAMPLE_RATE, Frontend, measure
 
 MAX_DURATION_S = 600.0  # analyze_file's default limit: 10 minutes
 
 
-def estimate(fe: Frontend) -> Facts:
-    """Facts from measurements (no audio needed: the benchmark re-runs this on cached ones)."""
+def rhythm(fe: Frontend) -> tuple[tempo.TempoEstimate, np.ndarray, meter.MeterEstimate]:
+    """Tempo, beat times (seconds) and meter: the rhythm part of :func:`estimate` (the chord
+    benchmark needs the beats without measuring the notes the key reads)."""
     per = tempo.periodicity(fe)
     t = tempo.estimate_tempo(per, compound=False)
     beats = tempo.track_beats(fe, t.bpm)
@@ -37,6 +38,12 @@ def estimate(fe: Frontend) -> Facts:
             t, beats = tc, tempo.track_beats(fe, tc.bpm)
             x, phases = meter.meter_features(fe, per, t.bpm, beats)
             m = meter.MeterEstimate(m.signature, m.probabilities, phases.get(2, 0))
+    return t, beats, m
+
+
+def estimate(fe: Frontend) -> Facts:
+    """Facts from measurements (no audio needed: the benchmark re-runs this on cached ones)."""
+    t, beats, m = rhythm(fe)
     group = meter.BEATS_PER_BAR[m.signature]
     beat_list = [round(float(b), 3) for b in beats]
     p_sig = m.probabilities[m.signature]
@@ -53,6 +60,7 @@ def estimate(fe: Frontend) -> Facts:
                 k.tonal, round(k.correlation, 4), k.profile),
         loudness=loudness.estimate_loudness(fe),
         tags=tags.estimate_tags(fe.tag_probs) if fe.tag_probs is not None else None,
+        chords=chords.estimate_chords(fe, beats),
     )
     return facts
 
