@@ -190,6 +190,8 @@ def test_demo_prints_the_caption_and_two_answers(capsys):
     # the measured facts (musilingo analyze, real) next to the truth
     (measured,) = [line for line in out.splitlines() if line.startswith("measured: ")]
     assert " bpm (" in measured and "tags: " in measured
+    # the example's chords (G Em C D, three times: scripts/make_example_clip.py)
+    assert "chords: G Em C D G Em C D G Em C D" in out.splitlines()
     assert [line[3:] for line in out.splitlines() if line.startswith("Q: ")] == list(DEMO_QUESTIONS)
     assert sum(line.startswith("A: ") for line in out.splitlines()) == 2
     assert main(["demo", "--model", "tiny", "--json"]) == EXIT_OK
@@ -197,6 +199,7 @@ def test_demo_prints_the_caption_and_two_answers(capsys):
     obj = json.loads(line)
     assert obj["truth"]["style"] == "waltz" and isinstance(obj["caption"], str)
     assert obj["measured"] == "Measured: " + measured.removeprefix("measured: ")
+    assert obj["chords"] == ["G", "Em", "C", "D"] * 3
     assert [a["question"] for a in obj["answers"]] == list(DEMO_QUESTIONS)
 
 

@@ -264,3 +264,26 @@ def test_facts_only_template_answers_from_the_measured_facts_and_is_scored_like_
     bare = facts_classes(items, {"r": facts})
     assert {it.attribute for it in items if it.id in bare} == {"tempo", "meter", "key"}
     assert bare["r:key"] == (None, None)
+
+
+def test_chords_merge_on_the_track_clock_and_reach_the_http_answer():
+    """Windows' chord segments are laid end to end on the track's clock; the server answers them
+    as spans with lead-sheet symbols, and null when no window was measured."""
+    from musilingo.analysis.facts import Chords, ChordSegment
+    from musilingo.model import PreparedAudio
+    from musilingo.serve.pipeline import _chord_spans
+
+    a, b = fake_facts(duration=30.0), fake_facts(duration=10.0)
+    a.chords = Chords([ChordSegment(0.0, 20.0, "A:min", 0.9), ChordSegment(20.0, 30.0, "F:maj", 0.8)])
+    b.chords = Chords([ChordSegment(0.0, 10.0, "C:maj", 0.7)])
+    m = merge_facts([a, b])
+    assert [(c.start, c.end, c.label) for c in m.chords.segments] == [
+        (0.0, 20.0, "A:min"), (20.0, 30.0, "F:maj"), (30.0, 40.0, "C:maj")]
+    assert m.chords.progression() == ["Am", "F", "C"]
+    assert Facts.from_dict(json.loads(m.to_json())).chords == m.chords
+    assert merge_facts([a, fake_facts()]).chords is None  # a window without chords: none claimed
+    prepared = PreparedAudio("x.wav", 40.0, [(0.0, 30.0), (30.0, 40.0)], [], facts=[a, b])
+    spans = _chord_spans(prepared)
+    assert [(s.start_s, s.end_s, s.chord, s.label) for s in spans] == [
+        (0.0, 20.0, "Am", "A:min"), (20.0, 30.0, "F", "F:maj"), (30.0, 40.0, "C", "C:maj")]
+    assert _chord_spans(PreparedAudio("x.wav", 3.0, [(0.0, 3.0)], [], facts=[])) is None

@@ -382,9 +382,9 @@ def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
 
     Args:
         source: the model.
-        as_json: print one JSON object: {"clip", "truth", "measured", "caption", "answers":
-            [{"question", "answer"}]} ("measured": the facts line; for a model that reads
-            facts, the line it read).
+        as_json: print one JSON object: {"clip", "truth", "measured", "chords", "caption",
+            "answers": [{"question", "answer"}]} ("measured": the facts line; for a model that
+            reads facts, the line it read; "chords": the first 12 measured chord changes).
     """
     from importlib.resources import files
 
@@ -397,10 +397,16 @@ def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
     if measured is None:  # a model that reads no facts: measure them for the user anyway
         from musilingo.analysis import analyze_file
 
-        measured = analyze_file(str(clip)).summary()
+        facts = analyze_file(str(clip))
+        measured = facts.summary()
+    else:  # the facts the model read, kept with its prepared audio (for the chords)
+        from musilingo.analysis.facts import merge_facts
+
+        facts = merge_facts([f for f in m.prepare([str(clip)])[0].facts if f is not None])
+    chords = facts.chords.progression(12) if facts.chords is not None else []
     if as_json:
-        _emit({"clip": str(clip), "truth": truth, "measured": measured, "caption": caption.text,
-               "answers": answers})
+        _emit({"clip": str(clip), "truth": truth, "measured": measured, "chords": chords,
+               "caption": caption.text, "answers": answers})
         return EXIT_OK
     print(f"example clip: {clip} ({truth['duration_s']} s)")
     print(f"truth: {truth['style']} in {truth['meter']}, {truth['key_tonic']} {truth['key_mode']}, "
@@ -408,6 +414,8 @@ def demo(source: ModelSource | None = None, as_json: bool = False) -> int:
           f"{'with' if truth['drums'] else 'no'} drums")
     print(f"measured: {measured.removeprefix('Measured: ')}"
           + ("  (the model reads this line)" if caption.facts else ""))
+    if chords:
+        print(f"chords: {' '.join(chords)}")
     print(f"caption: {caption.text}")
     for a in answers:
         print(f"Q: {a['question']}\nA: {a['answer']}")
@@ -485,6 +493,12 @@ def _facts_text(path: str, facts) -> str:
         lines.append(f"  tags: {named}")
         lines.append(f"  vocals: {'yes' if g.vocals else 'no'} (voice-tag probability "
                      f"{g.vocal_probability:.2f})")
+    if facts.chords is not None and facts.chords.segments:
+        segs = facts.chords.segments
+        conf = sum(c.confidence * (c.end - c.start) for c in segs) / max(
+            sum(c.end - c.start for c in segs), 1e-9)
+        lines.append(f"  chords: {' '.join(facts.chords.progression()) or 'none'} ({len(segs)} "
+                     f"segments, mean confidence {conf:.2f})")
     return "\n".join(lines)
 
 

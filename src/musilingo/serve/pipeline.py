@@ -41,10 +41,29 @@ from musilingo.model import MusiLingo, PreparedAudio
 from musilingo.prompts import Turn
 from musilingo.serve.batcher import Batcher
 from musilingo.serve.conversations import Conversation, ConversationStore
-from musilingo.serve.schemas import AnswerResponse, ChatResponse, Timings, WindowAnswer
+from musilingo.serve.schemas import (
+    AnswerResponse,
+    ChatResponse,
+    ChordSpan,
+    Timings,
+    WindowAnswer,
+)
 from musilingo.serve.settings import ServeSettings
 
 DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _chord_spans(prepared: PreparedAudio) -> list[ChordSpan] | None:
+    """The chords of the whole track from its windows' facts (None when none were measured)."""
+    from musilingo.analysis.facts import merge_facts
+    from musilingo.music import chord_symbol
+
+    measured = [f for f in prepared.facts if f is not None]
+    chords = merge_facts(measured).chords if measured else None
+    if chords is None:
+        return None
+    return [ChordSpan(start_s=c.start, end_s=c.end, chord=chord_symbol(c.label), label=c.label,
+                      confidence=c.confidence) for c in chords.segments]
 
 
 class ServeError(Exception):
@@ -229,7 +248,7 @@ class InferenceService:
         return AnswerResponse(text=text, question=question, source=name,
                               duration_s=round(prepared.duration_s, 3), windows=windows,
                               notes=notes, facts=self.model.facts_line(prepared.facts, None),
-                              timings=timings)
+                              chords=_chord_spans(prepared), timings=timings)
 
     async def _start_chat(self, data: bytes, name: str, message: str) -> ChatResponse:
         t0 = time.perf_counter()

@@ -25,6 +25,16 @@ class WindowAnswer(BaseModel):
     text: str
 
 
+class ChordSpan(BaseModel):
+    """One stretch of the track with one chord (``musilingo analyze``'s chord estimate)."""
+
+    start_s: float
+    end_s: float
+    chord: str = Field(description="lead-sheet symbol: 'C', 'F#m', or 'N.C.' (no chord)")
+    label: str = Field(description="the same in Harte syntax: 'C:maj', 'F#:min', 'N'")
+    confidence: float = Field(description="mean posterior over the span (not calibrated)")
+
+
 class AnswerResponse(BaseModel):
     """The answer of ``/v1/caption`` and ``/v1/ask``."""
 
@@ -37,6 +47,9 @@ class AnswerResponse(BaseModel):
     notes: list[str] = Field(default_factory=list, description="e.g. 'the audio is silent'")
     facts: str | None = Field(None, description="the measured-facts line the model read "
                               "(null for a model that reads none)")
+    chords: list[ChordSpan] | None = Field(
+        None, description="the measured chords over the whole track (null for a model that reads "
+                          "no facts: only those have the audio analysed)")
     timings: Timings
 
 
