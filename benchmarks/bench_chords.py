@@ -7,12 +7,15 @@ Truth: the MMA clips' ``chord_timeline`` attribute (one chord per bar, on the ba
 the clip was rendered from; written by ``musilingo data render`` since the chord estimate was
 added). Clips without it (music21, ABC, and MMA clips rendered before) are skipped. Scores are
 mir_eval's (MIREX conventions): ``majmin`` (the label reduced to its major / minor triad; chords
-that are neither, such as half-diminished sevenths, are left out), ``root``, and ``mirex``
-(at least three pitch classes in common), each a weighted accuracy over time, then weighted by
-clip length over the clips. Baselines in the same run: the textbook template matcher without
-smoothing, beat synchronisation or bass (frame-wise argmax), and "always the tonic triad of the
-true key". ``--grid`` scores every combination of the settings below on the split and prints the
-best first; the chosen one goes into ``chords.PARAMS`` by hand (docs/analysis.md).
+that are neither, such as half-diminished sevenths, are left out), ``sevenths`` (the same with
+the dominant, major and minor sevenths told apart; sixths and half-diminished left out),
+``root``, and ``mirex`` (at least three pitch classes in common), each a weighted accuracy over
+time, then weighted by clip length over the clips: overall, per MMA genre and with / without
+drums. Baselines in the same run: the textbook template matcher without smoothing, beat
+synchronisation or bass (frame-wise argmax), and "always the tonic triad of the true key". Also
+scored: the shipped example clip (``example``), the one clip with chord truth under a melody.
+``--grid`` scores every combination of the settings below on the split (and on the example) and prints the best first; the chosen one goes into ``chords.PARAMS`` by hand
+(docs/analysis.md says how it was chosen).
 
 Only librosa's part of the frontend is measured (``<id>.base.npz`` under ``--cache``, by default
 the cache ``bench_analysis.py`` uses; an entry written before the bass chroma existed is measured
@@ -39,9 +42,11 @@ from musilingo.analysis import chords  # noqa: E402
 from musilingo.analysis.frontend import Frontend, measure  # noqa: E402
 from musilingo.music import NO_CHORD  # noqa: E402
 
-GRID = {"per_beat": (True, False), "bass_weight": (0.0, 0.25, 0.5, 1.0, 2.0),
-        "sharpness": (5.0, 10.0, 20.0, 40.0), "self_prob": (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)}
-METRICS = ("majmin", "root", "mirex")
+GRID = {"vocabulary": chords.VOCABULARIES, "harmonics": (1, 3, 6), "per_beat": (True, False),
+        "bass_weight": (0.0, 0.25, 0.5, 1.0), "sharpness": (20.0, 40.0),
+        "self_prob": (0.5, 0.9, 0.98)}
+EXAMPLE = ROOT / "src" / "musilingo" / "assets" / "example.ogg"  # truth in example.json
+METRICS = ("majmin", "sevenths", "root", "mirex")
 
 
 def frontend(rec: dict, corpus: Path, cache: Path) -> Frontend:
@@ -92,6 +97,19 @@ def run(clips: list[tuple[dict, Frontend, np.ndarray]], params: chords.ChordPara
             "no_chord_share": round(no_chord / total, 4)}
 
 
+def example_clip() -> tuple[dict, Frontend, np.ndarray]:
+    """The shipped example (scripts/make_example_clip.py): the one clip with chord truth under a
+    melody (MMA clips have none), as (record, frontend, beats)."""
+    from musilingo.analysis import frontend as fm
+    from musilingo.analysis.pipeline import rhythm
+    from musilingo.audio import load_audio
+
+    truth = json.loads(EXAMPLE.with_suffix(".json").read_text())
+    y, sr = load_audio(EXAMPLE, fm.SAMPLE_RATE)
+    fe = measure(y, sr, notes=False, tags=False)
+    return {"id": "example", "attributes": truth}, fe, np.asarray(rhythm(fe)[1])
+
+
 def tonic_triad(rec: dict) -> list:
     from musilingo.analysis.facts import ChordSegment
     from musilingo.music import chord_label, pitch_class
@@ -133,7 +151,13 @@ def main() -> None:
     for genre in sorted({r["attributes"].get("genre", "?") for r, _, _ in clips}):
         part = [c for c in clips if c[0]["attributes"].get("genre", "?") == genre]
         by_genre[genre] = {"clips": len(part), **run(part, chords.PARAMS)}
-    plain = run(clips, chords.ChordParams(per_beat=False, bass_weight=0.0, self_prob=1 / 25))
+    by_drums = {}
+    for name, has in (("drums", True), ("no drums", False)):
+        part = [c for c in clips if bool(c[0]["attributes"].get("drums")) == has]
+        if part:
+            by_drums[name] = {"clips": len(part), **run(part, chords.PARAMS)}
+    plain = run(clips, chords.ChordParams(vocabulary="majmin", harmonics=1, per_beat=False,
+                                          bass_weight=0.0, self_prob=1 / 25))
     total, tonic = 0.0, dict.fromkeys(METRICS, 0.0)
     for rec, _, _ in clips:
         tl = rec["attributes"]["chord_timeline"]
@@ -146,16 +170,22 @@ def main() -> None:
            "params": vars(chords.PARAMS),
            "estimate": chosen,
            "estimate_by_genre": by_genre,
+           "estimate_by_drums": by_drums,
            "baseline_templates_framewise": plain,
            "baseline_tonic_triad_true_key": {m: round(v / total, 4) for m, v in tonic.items()},
            "estimate_seconds_per_clip": round(est_s, 4),
            "chord_labels_in_truth": sorted({c for r, _, _ in clips
                                             for _, _, c in r["attributes"]["chord_timeline"]})}
+    example = example_clip()
+    out["example"] = {**run([example], chords.PARAMS), "progression": chords.estimate_chords(
+        example[1], example[2], chords.PARAMS).progression(12)}
     if args.grid:
         rows = []
         for combo in itertools.product(*GRID.values()):
             p = chords.ChordParams(**dict(zip(GRID, combo)))
-            rows.append({**dict(zip(GRID, combo)), **run(clips, p)})
+            ex = run([example], p)
+            rows.append({**dict(zip(GRID, combo)), **run(clips, p),
+                         "example_majmin": ex["majmin"], "example_sevenths": ex["sevenths"]})
         rows.sort(key=lambda r: (-r["majmin"], -r["root"]))
         out["grid"] = rows
         for r in rows[:10]:

@@ -17,6 +17,8 @@ import numpy as np
 import pretty_midi
 import soundfile as sf
 
+from musilingo.music import chord_label
+
 OUT = Path(__file__).resolve().parents[1] / "src" / "musilingo" / "assets"
 SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 BPM = 96.0
@@ -63,6 +65,8 @@ def main() -> int:
              "key_mode": "major", "tempo_bpm": BPM, "meter": "3/4", "style": "waltz",
              "instruments": ["Acoustic Grand Piano", "String Ensemble 1", "Acoustic Bass"],
              "instrument_families": ["piano", "ensemble", "bass"], "drums": False,
+             "chord_timeline": [[round(b * 3 * BEAT, 3), round((b + 1) * 3 * BEAT, 3),
+                                 chord_label(root % 12, quality)] for b, (root, quality) in enumerate(BARS)],
              "made_by": "scripts/make_example_clip.py (original composition; FluidR3_GM soundfont, MIT)"}
     (OUT / "example.json").write_text(json.dumps(truth, indent=2) + "\n")
     print(f"wrote {OUT / 'example.ogg'} ({truth['duration_s']} s)")

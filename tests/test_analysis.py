@@ -10,6 +10,7 @@ analysis takes about a second.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,7 @@ def test_cadences_chords(analyze, tonic_midi, minor, labels, symbols):
     """The chords of i/I - iv/IV - V - i/I, 0.75 s each, read at the middle of every chord."""
     facts = analyze(cadences(tonic_midi, minor))
     segs = facts.chords.segments
-    assert segs[0].start == 0.0 and all(a.end == b.start for a, b in zip(segs, segs[1:]))
+    assert segs[0].start == 0.0 and all(a.end == b.start for a, b in pairwise(segs))
     right = 0
     for i in range(16):
         t = 0.1 + 0.75 * (i + 0.5)
@@ -134,6 +135,29 @@ def test_cadences_chords(analyze, tonic_midi, minor, labels, symbols):
     assert facts.chords.progression(4) == symbols
     d = json.loads(facts.to_json())
     assert Facts.from_dict(d).chords == facts.chords
+
+
+def test_sevenths_vocabulary_with_harmonic_templates_names_a_dominant_seventh():
+    """G7 - C block chords (root in the bass): the sevenths vocabulary names G7, and its harmonic
+    templates keep the C triad a triad (E's third partial sounds a B, which plain templates can
+    read as Cmaj7)."""
+    from musilingo.analysis import chords
+    from musilingo.analysis.frontend import measure
+    from musilingo.analysis.pipeline import rhythm
+
+    y = np.zeros(int(9.8 * SR), np.float32)
+    for i in range(6):
+        t, (root, notes) = 0.2 + 1.5 * i, [(43, (55, 59, 62, 65)), (48, (60, 64, 67))][i % 2]
+        _place(y, _tone(root, 1.5, 0.4), t)
+        for n in notes:
+            _place(y, _tone(n, 1.5, 0.15), t)
+    fe = measure(y / np.abs(y).max() * 0.8, SR, notes=False, tags=False)
+    beats = rhythm(fe)[1]
+    sevenths = chords.ChordParams(vocabulary="sevenths", harmonics=6)
+    assert chords.estimate_chords(fe, beats, sevenths).progression() == ["G7", "C"] * 3
+    assert chords.estimate_chords(fe, beats, chords.ChordParams()).progression() == ["G", "C"] * 3
+    with pytest.raises(ValueError, match="vocabulary"):
+        chords.estimate_chords(fe, beats, chords.ChordParams(vocabulary="jazz"))
 
 
 def test_noise_has_no_clear_key(analyze):

@@ -98,6 +98,8 @@ def test_chord_labels_and_symbols():
     assert chord_label(10, "min") == "Bb:min" and chord_label(6, "maj") == "F#:maj"
     assert chord_symbol("A:min") == "Am" and chord_symbol("C:maj") == "C"
     assert chord_symbol("N") == "N.C."
+    assert chord_label(7, "7") == "G:7" and chord_symbol("G:7") == "G7"
+    assert chord_symbol("Eb:maj7") == "Ebmaj7" and chord_symbol("D:min7") == "Dm7"
     with pytest.raises(ValueError):
         chord_label(0, "dim")
 

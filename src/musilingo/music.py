@@ -232,25 +232,30 @@ def meter_signature(beats_per_bar: int, compound: bool) -> str:
     return f"{3 * beats_per_bar}/8" if compound else f"{beats_per_bar}/4"
 
 
-# Chords: the major and minor triads the chord estimate names (the MIREX "majmin" vocabulary),
-# as pitch classes above the root. Labels are in Harte et al.'s syntax (ISMIR 2005), which
-# mir_eval and the corpus's chord truth use: "C:maj", "F#:min", and "N" for no chord.
-TRIADS: dict[str, tuple[int, ...]] = {"maj": (0, 4, 7), "min": (0, 3, 7)}
+# Chords the chord estimate names, as pitch classes above the root: the major and minor triads
+# (the MIREX "majmin" vocabulary) and the three common sevenths (with them, MIREX "sevenths").
+# Labels are in Harte et al.'s syntax (ISMIR 2005), which mir_eval and the corpus's chord truth
+# use: "C:maj", "F#:min", "G:7", "N" for no chord.
+CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
+    "maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11),
+    "min7": (0, 3, 7, 10)}
+TRIADS = ("maj", "min")
+CHORD_SYMBOL_SUFFIX = {"maj": "", "min": "m", "7": "7", "maj7": "maj7", "min7": "m7"}
 NO_CHORD = "N"
 
 
 def chord_label(root_pc: int, quality: str) -> str:
-    """Harte label of a triad, the root spelt as a major-key tonic: ``chord_label(10, "min")`` ->
-    ``"Bb:min"``. Raises ValueError for a quality outside :data:`TRIADS`."""
-    if quality not in TRIADS:
-        raise ValueError(f"quality must be one of {tuple(TRIADS)}, got {quality!r}")
+    """Harte label of a chord, the root spelt as a major-key tonic: ``chord_label(10, "min")`` ->
+    ``"Bb:min"``. Raises ValueError for a quality outside :data:`CHORD_QUALITIES`."""
+    if quality not in CHORD_QUALITIES:
+        raise ValueError(f"quality must be one of {tuple(CHORD_QUALITIES)}, got {quality!r}")
     return f"{MAJOR_TONICS[root_pc % 12]}:{quality}"
 
 
 def chord_symbol(label: str) -> str:
     """The lead-sheet symbol of a Harte label of :func:`chord_label`'s kind: ``"A:min"`` ->
-    ``"Am"``, ``"C:maj"`` -> ``"C"``, ``"N"`` -> ``"N.C."`` (no chord)."""
+    ``"Am"``, ``"C:maj"`` -> ``"C"``, ``"G:7"`` -> ``"G7"``, ``"N"`` -> ``"N.C."``."""
     if label == NO_CHORD:
         return "N.C."
     root, _, quality = label.partition(":")
-    return root + {"maj": "", "min": "m"}.get(quality, quality)
+    return root + CHORD_SYMBOL_SUFFIX.get(quality, quality)

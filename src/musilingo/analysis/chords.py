@@ -1,8 +1,9 @@
-"""Chords: a major or minor triad, or no chord, for each stretch of a clip.
+"""Chords: a major or minor triad (optionally a seventh chord), or no chord, per stretch of a clip.
 
 What it does: the textbook template recogniser. The frontend's constant-Q chroma is averaged per
 beat (``librosa.util.sync`` on the tracked beats, or left per frame), each column is scored
-against the 24 major / minor triads (cosine similarity with their pitch-class templates) plus a
+against the 24 major / minor triads (cosine similarity with templates that hold each chord
+note's first harmonics, as an instrument sounds them, not the bare pitch classes) plus a
 bass term (the bass chroma's share at the chord's root), the scores become posteriors (a
 softmax), ``librosa.sequence.viterbi_discriminative`` smooths them with a self-loop transition,
 and runs of one chord become :class:`~musilingo.analysis.facts.ChordSegment` s. The settings in
@@ -14,8 +15,10 @@ Python 3.11 (madmom's last release does not build; Chordino needs a Vamp host; e
 AGPL-licensed). librosa does the beat synchronisation and the Viterbi decoding; mir_eval scores
 the result in the benchmark.
 
-What it does not: name sevenths, inversions or other qualities (the MIREX "majmin" vocabulary
-only), or calibrate its confidence (a segment's confidence is its mean posterior).
+What it does not: name sevenths by default (``vocabulary="sevenths"`` adds the dominant, major
+and minor sevenths, but reads sevenths into triads under a melody: docs/analysis.md),
+inversions or other qualities, or calibrate its confidence (a segment's confidence is its mean
+posterior).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ import numpy as np
 
 from musilingo.analysis.facts import Chords, ChordSegment
 from musilingo.analysis.frontend import HOP, SAMPLE_RATE, Frontend
-from musilingo.music import NO_CHORD, TRIADS, chord_label
+from musilingo.music import CHORD_QUALITIES, NO_CHORD, TRIADS, chord_label
+
+VOCABULARIES = ("majmin", "sevenths")
+HARMONIC_DECAY = 0.6  # weight ratio of successive partials in the harmonic templates
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class ChordParams:
     """The recogniser's settings; the defaults are the ones chosen on dev (the best ``majmin``
     of ``benchmarks/bench_chords.py --grid``; the grid is in results/chords-valid.json)."""
 
+    vocabulary: str = "majmin"
+    """"majmin": the 24 major and minor triads; "sevenths": also the dominant, major and minor
+    sevenths (60 chords)"""
+    harmonics: int = 6
+    """partials per chord note in the templates (1: the pitch classes alone; more: each note's
+    harmonics too, the k-th weighted HARMONIC_DECAY ** (k - 1), as an instrument sounds them)"""
     per_beat: bool = True
     """average the chroma per tracked beat (else decide per frame)"""
     bass_weight: float = 0.25
@@ -49,16 +61,23 @@ class ChordParams:
     """columns with less chroma energy than this share of the clip's loudest are N"""
 
 
-PARAMS = ChordParams()  # dev majmin 0.827 on the 107 MMA clips of the valid split
+PARAMS = ChordParams()  # dev majmin 0.890 on the 107 MMA clips of the valid split
 
 
-def _templates() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """[24, 12] unit-norm triad templates, [24] root pitch classes, and the 25 labels (N last)."""
+def _templates(vocabulary: str, harmonics: int = 1) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """[C, 12] unit-norm chord templates (24 triads, or 60 chords for "sevenths"), [C] root
+    pitch classes, and the C + 1 labels (N last)."""
+    if vocabulary not in VOCABULARIES:
+        raise ValueError(f"chord vocabulary must be one of {VOCABULARIES}, got {vocabulary!r}")
     rows, roots, labels = [], [], []
-    for quality, intervals in TRIADS.items():
+    for quality, intervals in CHORD_QUALITIES.items():
+        if quality not in TRIADS and vocabulary == "majmin":
+            continue
         for root in range(12):
             t = np.zeros(12)
-            t[[(root + i) % 12 for i in intervals]] = 1.0
+            for i in intervals:
+                for k in range(1, harmonics + 1):  # the k-th partial sits 12 log2(k) semitones up
+                    t[(root + i + round(12 * np.log2(k))) % 12] += HARMONIC_DECAY ** (k - 1)
             rows.append(t / np.linalg.norm(t))
             roots.append(root)
             labels.append(chord_label(root, quality))
@@ -89,8 +108,8 @@ def estimate_chords(fe: Frontend, beats: list[float] | np.ndarray,
     energy = cols.sum(axis=0)
     cols = cols - cols.min(axis=0, keepdims=True)  # the broadband floor every pitch class shares
     unit = cols / np.maximum(np.linalg.norm(cols, axis=0, keepdims=True), 1e-9)
-    templates, roots, labels = _templates()
-    scores = templates @ unit  # [24, N] cosine
+    templates, roots, labels = _templates(params.vocabulary, params.harmonics)
+    scores = templates @ unit  # [C, N] cosine
     if params.bass_weight and fe.bass_chroma is not None:
         bass = per_column(np.asarray(fe.bass_chroma, dtype=np.float64))
         bass = bass - bass.min(axis=0, keepdims=True)
