@@ -294,6 +294,12 @@ class LlamaCppLM:
         self.hidden_size = hidden_size
         self.n_threads = n_threads or torch.get_num_threads()
         mparams = lc.llama_model_default_params()
+        # No weight repacking (llama.cpp's CPU "extra buffer types"): on an AVX-512 / AVX-VNNI
+        # CPU the repacked Q8_0 kernels of llama-cpp-python 0.3.36 crashed the process (SIGSEGV
+        # in llama_decode, any model size, tests/test_llamacpp.py::test_gguf_types); with
+        # repacking off the same file decodes. The same class of bug: ggml-org/llama.cpp#16479.
+        # float32 and bfloat16 weights are never repacked, so only int8 loses its speed-up.
+        mparams.use_extra_bufts = False
         self.model = lc.llama_model_load_from_file(self.path.encode(), mparams)
         if not self.model:
             raise CheckpointError(f"{self.path}: llama.cpp could not load this GGUF file")
