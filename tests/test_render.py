@@ -129,6 +129,31 @@ def test_mma_groove_matches_midi(tmp_path):
 
 
 @needs_tools
+@pytest.mark.parametrize("style_file, groove, meter", [("vienesewaltz", "VieneseWaltz1Sus", "3/4"),
+                                                       ("68march", "68March", "6/8")])
+def test_mma_bar_and_beat_truth_follow_the_bars_mma_lays(tmp_path, style_file, groove, meter):
+    """Two stdlib styles label their bars wrongly in the MIDI (vienesewaltz: 3-beat bars as 4/4;
+    68march: 2 dotted-quarter beats written as MIDI quarters, labelled 6/8). The truth must count
+    the style's own beats: its tempo in the style's beats per minute, one bar every ``Time`` of
+    them, and the chords changing on those bars."""
+    style = next(s for s in mma_styles.MMA_STYLES if s.file == style_file)
+    spec = render.ClipSpec(index=0, clip_id=f"{style_file}-test", source="mma",
+                           collection=style_file, group=style_file, work_id=f"mma/{style_file}",
+                           split_key=f"mma/{style_file}", style_file=style_file, groove=groove,
+                           soundfont=TIMID, clip_len=3.5, seed=7)
+    rec = render.render_clip(spec, _options(tmp_path))
+    a, pm = _check_against_midi(rec, tmp_path)
+    assert a["meter"] == meter
+    assert style.qpm[0] <= a["tempo_bpm"] <= style.qpm[1]  # MMA's Tempo counts the style's beats
+    bar = mma_styles.beats_per_bar(style) * 60.0 / a["tempo_bpm"]
+    assert np.diff(pm.get_downbeats()[:4]) == pytest.approx([bar] * 3, abs=1e-3)
+    # the chord truth changes only on those bars (MMA's first bar starts at 0)
+    t0 = a["clip_start_s"]
+    for start, _, _ in a["chord_timeline"][1:]:
+        assert (start + t0) / bar == pytest.approx(round((start + t0) / bar), abs=1e-3)
+
+
+@needs_tools
 def test_abc_tune_matches_midi(tmp_path):
     path = next(p for p, _, _ in catalogue._abc_catalogue()["irish"]
                 if Path(p).name == "PaddyThePiperReel.abc")
