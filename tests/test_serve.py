@@ -177,7 +177,9 @@ def test_chat_needs_audio_first_and_only_first(server):
 
 
 def test_chat_bounds_turns_conversations_and_expires(tiny_model):
-    with serve(tiny_model, max_turns=2, max_conversations=2, conversation_ttl_min=0.02) as (url, app):
+    # a long time-to-live here: on a loaded machine a short one expired `a` before `c` came, so
+    # `c` took its place instead of evicting `b` (expiry is checked below, on its own server)
+    with serve(tiny_model, max_turns=2, max_conversations=2, conversation_ttl_min=10) as (url, app):
         a = post(url, "/v1/chat", wav_bytes(1.0), message="q1").json()["conversation_id"]
         for k in range(2, 5):
             r = post(url, "/v1/chat", conversation_id=a, message=f"q{k}")
@@ -188,6 +190,8 @@ def test_chat_bounds_turns_conversations_and_expires(tiny_model):
         post(url, "/v1/chat", conversation_id=a, message="touch a")  # a is now the most recent
         post(url, "/v1/chat", wav_bytes(1.0), message="c")  # evicts b, the least recently used
         assert_error(post(url, "/v1/chat", conversation_id=b, message="b?"), 404, "unknown_conversation")
+    with serve(tiny_model, max_conversations=2, conversation_ttl_min=0.02) as (url, app):
+        a = post(url, "/v1/chat", wav_bytes(1.0), message="q1").json()["conversation_id"]
         time.sleep(1.3)  # ttl 0.02 min = 1.2 s
         assert_error(post(url, "/v1/chat", conversation_id=a, message="a?"), 404, "unknown_conversation")
 
