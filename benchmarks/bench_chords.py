@@ -14,8 +14,9 @@ time, then weighted by clip length over the clips: overall, per MMA genre and wi
 drums. Baselines in the same run: the textbook template matcher without smoothing, beat
 synchronisation or bass (frame-wise argmax), and "always the tonic triad of the true key". Also
 scored: the shipped example clip (``example``), the one clip with chord truth under a melody.
-``--grid`` scores every combination of the settings below on the split (and on the example) and prints the best first; the chosen one goes into ``chords.PARAMS`` by hand
-(docs/analysis.md says how it was chosen).
+``--grid`` scores every combination of the settings below on the split (and on the example)
+and prints the best first; the chosen one goes into ``chords.PARAMS`` by hand (docs/analysis.md
+says how it was chosen).
 
 Only librosa's part of the frontend is measured (``<id>.base.npz`` under ``--cache``, by default
 the cache ``bench_analysis.py`` uses; an entry written before the bass chroma existed is measured
