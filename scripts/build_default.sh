@@ -17,6 +17,11 @@
 #   bash scripts/build_default.sh   # the shipped model: 4,000 clips, 1550 + 480 + 480 + 160 + 60 + 80 steps
 #   CLIPS=1000 STEPS=200 ANNEAL_STEPS=60 KEY_STEPS=40 bash scripts/build_default.sh   # quicker, weaker
 #   ANNEAL_STEPS=0 / KEY_STEPS=0 / GROUNDED=0 ... # leave that phase out
+#   PHASE3=DIR bash scripts/build_default.sh   # start the grounded phases from a phase-3 model
+# PHASE3 skips phases 1-3 (hours on a GPU, days on a CPU). The shipped phase-3 weights are in git
+# history, the default before commit 2855429:
+#   mkdir -p /tmp/p3 && git archive 2855429^ src/musilingo/presets/default | tar -x -C /tmp/p3
+#   PHASE3=/tmp/p3/src/musilingo/presets/default bash scripts/build_default.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIPS=${CLIPS:-4000}
@@ -24,12 +29,20 @@ STEPS=${STEPS:-}
 ANNEAL_STEPS=${ANNEAL_STEPS:-480}
 KEY_STEPS=${KEY_STEPS:-480}
 GROUNDED=${GROUNDED:-1}
+PHASE3=${PHASE3:-}
+if [ -n "$PHASE3" ] && [ ! -f "$PHASE3/config.json" ]; then
+  echo "build_default: PHASE3=$PHASE3 is not a model folder (no config.json)" >&2; exit 2
+fi
 M=.venv/bin/musilingo
 start=$(date +%s)
 step_start=$start
 took() { echo "build_default: $1 took $(( ($(date +%s) - step_start) / 60 )) min"; step_start=$(date +%s); }
 $M data render corpus --clips "$CLIPS"; took "render"
 # (train fills the feature cache for its train and valid clips itself; eval does the test clips)
+if [ -n "$PHASE3" ]; then
+  # a model folder, not a run: the grounded phases below read "$RUN/model"
+  RUN=runs/phase3; mkdir -p $RUN; rm -rf $RUN/model; cp -r "$PHASE3" $RUN/model
+else
 $M train --recipe configs/default/stage2.yaml ${STEPS:+--max-steps "$STEPS" --end-at-step "$STEPS"}
 took "phase 1 (with feature caching)"
 RUN=runs/default
@@ -41,6 +54,7 @@ if [ "$KEY_STEPS" != 0 ]; then
   $M train --recipe configs/default/key-focus.yaml --init $RUN/model --max-steps "$KEY_STEPS"
   took "key phase"
   RUN=runs/default-key
+fi
 fi
 if [ "$GROUNDED" != 0 ]; then
   $M data real-music realmusic; took "real recordings (download, clip, pseudo-label)"
