@@ -44,13 +44,22 @@ if card is not None:
 for name in ("log.jsonl", "loss.png"):
     if (run / name).is_file():
         shutil.copy(run / name, dest / name)
-for ev in sorted(run.glob("eval-*")):  # results, report and plots; not predictions or features
-    if (ev / "results.json").is_file():
-        (dest / ev.name).mkdir()
-        for name in ("results.json", "report.md"):
-            shutil.copy(ev / name, dest / ev.name / name)
-        if (ev / "plots").is_dir():
-            shutil.copytree(ev / "plots", dest / ev.name / "plots")
+
+
+def copy_evals(run_dir: Path, prefix: str = "") -> None:
+    """A run's evaluations (results, report and plots; not predictions or features) as
+    ``<prefix>eval-*`` in dest."""
+    for ev in sorted(run_dir.glob("eval-*")):
+        if (ev / "results.json").is_file():
+            (dest / f"{prefix}{ev.name}").mkdir()
+            for name in ("results.json", "report.md"):
+                if (ev / name).is_file():
+                    shutil.copy(ev / name, dest / f"{prefix}{ev.name}" / name)
+            if (ev / "plots").is_dir():
+                shutil.copytree(ev / "plots", dest / f"{prefix}{ev.name}" / "plots")
+
+
+copy_evals(run)
 recs = read_manifest(manifest)
 summary = {
     "manifest": manifest,
@@ -90,38 +99,56 @@ summary["training"] = {
     "final_val_loss": figures["final_val_loss"],
 }
 # A continued run (its recipe's ``init`` is a model folder, as the default's later phases): walk
-# the chain back and ship every earlier phase's recipe, log and loss curve as phase1-*, phase2-*..
-continues = []
-if previous is not None:  # continuing the shipped default: its phases, then the default itself
-    old = json.loads((previous / "data_summary.json").read_text()).get("training", {})
-    n = 0
+# the chain back and ship every earlier phase's recipe, log, loss curve and evaluations as
+# phase1-*, phase2-*... The walk stops at a shipped default (a model folder with its own
+# data_summary.json: the default itself when continued in place, or an earlier default kept
+# elsewhere, as a rebuild from the phase-3 weights): its own phases come first, then itself.
+
+
+def shipped_phases(preset: Path, label: str) -> list[dict]:
+    """Copy a shipped default's earlier phases (its phaseN-* files) and the default itself (as the
+    next phase) into dest; their ``continues`` entries, earliest first."""
+    old = json.loads((preset / "data_summary.json").read_text()).get("training", {})
+    entries, n = [], 0
     for n, entry in enumerate(old.get("continues", []), 1):
         for name in ("recipe.yaml", "log.jsonl", "loss.png"):
-            if (previous / f"phase{n}-{name}").is_file():
-                shutil.copy(previous / f"phase{n}-{name}", dest / f"phase{n}-{name}")
-        for ev in sorted(previous.glob(f"phase{n}-eval-*")):  # earlier phases' figures stay too
+            if (preset / f"phase{n}-{name}").is_file():
+                shutil.copy(preset / f"phase{n}-{name}", dest / f"phase{n}-{name}")
+        for ev in sorted(preset.glob(f"phase{n}-eval-*")):  # earlier phases' figures stay too
             shutil.copytree(ev, dest / ev.name)
-        continues.append({**entry, "recipe": f"phase{n}-recipe.yaml"})
+        entries.append({**entry, "recipe": f"phase{n}-recipe.yaml"})
     n += 1
     for name in ("recipe.yaml", "log.jsonl", "loss.png"):
-        if (previous / name).is_file():
-            shutil.copy(previous / name, dest / f"phase{n}-{name}")
-    for ev in sorted(previous.glob("eval-*")):  # the old default's figures stay backed by files
+        if (preset / name).is_file():
+            shutil.copy(preset / name, dest / f"phase{n}-{name}")
+    for ev in sorted(preset.glob("eval-*")):  # the old default's figures stay backed by files
         shutil.copytree(ev, dest / f"phase{n}-{ev.name}")
-    continues.append({"recipe": f"phase{n}-recipe.yaml", "model": f"{_init} (the default shipped before)",
-                      **phase_figures(yaml.safe_load((previous / "recipe.yaml").read_text()),
-                                      read_log(previous / "log.jsonl")),
-                      **({"note": old["note"]} if old.get("note") else {})})
-    shutil.rmtree(previous.parent)
+    entries.append({"recipe": f"phase{n}-recipe.yaml", "model": label,
+                    **phase_figures(yaml.safe_load((preset / "recipe.yaml").read_text()),
+                                    read_log(preset / "log.jsonl")),
+                    **({"note": old["note"]} if old.get("note") else {})})
+    return entries
+
+
+base, base_label = None, ""
+if previous is not None:  # continuing the shipped default in place (kept aside above)
+    base, base_label = previous, f"{_init} (the default shipped before)"
 phases, init = [], Path(str(recipe.get("init") or ""))
-while previous is None and (init / "recipe.yaml").is_file() and len(phases) < 20:
+while base is None and (init / "recipe.yaml").is_file() and len(phases) < 20:
+    if (init / "data_summary.json").is_file():  # a shipped default kept elsewhere
+        base, base_label = init, f"{init} (a shipped default)"
+        break
     phases.append((init, yaml.safe_load((init / "recipe.yaml").read_text())))
     init = Path(str(phases[-1][1].get("init") or ""))
-for i, (model_dir, r) in enumerate(reversed(phases), 1):
+continues = shipped_phases(base, base_label) if base is not None else []
+if previous is not None:
+    shutil.rmtree(previous.parent)
+for i, (model_dir, r) in enumerate(reversed(phases), len(continues) + 1):
     shutil.copy(model_dir / "recipe.yaml", dest / f"phase{i}-recipe.yaml")
     for name in ("log.jsonl", "loss.png"):
         if (model_dir.parent / name).is_file():
             shutil.copy(model_dir.parent / name, dest / f"phase{i}-{name}")
+    copy_evals(model_dir.parent, f"phase{i}-")
     continues.append({"recipe": f"phase{i}-recipe.yaml", "model": str(model_dir),
                       **phase_figures(r, read_log(model_dir.parent / "log.jsonl"))})
 if continues:

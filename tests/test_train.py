@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -242,6 +243,26 @@ def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
     for ev, was in (("phase3-eval-attributes", "eval-attributes"),
                     ("phase1-eval-attributes", "phase1-eval-attributes")):
         assert json.loads((dest / ev / "results.json").read_text()) == {"from": was}
+    # a rebuild from a shipped default kept elsewhere (as the grounded phases from the phase-3
+    # weights): the walk stops there and takes its phases, then each run of the chain with its
+    # evaluations, numbered after them
+    kept = tmp_path / "kept"
+    shutil.copytree(dest, kept)
+    fifth = train(_cfg(tmp_path, manifest, out=str(tmp_path / "p5"), init=str(kept), max_steps=2, seed=4))
+    (tmp_path / "p5" / "eval-dev").mkdir()
+    (tmp_path / "p5" / "eval-dev" / "results.json").write_text(json.dumps({"from": "p5"}))
+    train(_cfg(tmp_path, manifest, out=str(tmp_path / "p6"), init=str(fifth), max_steps=2, seed=5))
+    rebuilt = tmp_path / "rebuilt"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ship_default.py"), str(tmp_path / "p6"),
+                    str(manifest)], check=True, env={**os.environ, "MUSILINGO_SHIP_DEST": str(rebuilt)})
+    training = json.loads((rebuilt / "data_summary.json").read_text())["training"]
+    assert [c["recipe"] for c in training["continues"]] == [f"phase{i}-recipe.yaml" for i in range(1, 6)]
+    assert training["continues"][3]["model"].startswith(str(kept))
+    assert training["continues"][4]["model"] == str(fifth)
+    assert "init: " + str(kept) in (rebuilt / "phase5-recipe.yaml").read_text()
+    assert "init: " + str(dest) in (rebuilt / "phase4-recipe.yaml").read_text()
+    assert json.loads((rebuilt / "phase5-eval-dev" / "results.json").read_text()) == {"from": "p5"}
+    assert json.loads((rebuilt / "phase3-eval-attributes" / "results.json").read_text()) == {"from": "eval-attributes"}
 
 
 def test_recipes_validate_against_the_options():
