@@ -19,8 +19,8 @@ from musilingo.metrics.attributes import score_attribute
 
 ROOT = Path(__file__).resolve().parents[3]
 PUBLISHED = {
-    "model": ROOT / "src/musilingo/presets/default/eval-attributes/results.json",
-    "facts_only": ROOT / "src/musilingo/presets/default/phase4-eval-attributes-analysis-v2/facts-template.json",
+    "model": ROOT / "docs/grounded/previous-default/eval-attributes/results.json",
+    "facts_only": ROOT / "docs/grounded/previous-default/phase4-eval-attributes-analysis-v2/facts-template.json",
 }
 
 rows = [json.loads(line) for f in sys.argv[1:] for line in open(f)]
