@@ -34,6 +34,9 @@ PHASE3=${PHASE3:-}
 if [ -n "$PHASE3" ] && [ ! -f "$PHASE3/config.json" ]; then
   echo "build_default: PHASE3=$PHASE3 is not a model folder (no config.json)" >&2; exit 2
 fi
+if [ -n "$PHASE3" ] && [ "$GROUNDED" = 0 ]; then  # there would be nothing to train or ship
+  echo "build_default: PHASE3 starts the grounded phases; it cannot go with GROUNDED=0" >&2; exit 2
+fi
 M=.venv/bin/musilingo
 start=$(date +%s)
 step_start=$start
@@ -44,18 +47,18 @@ if [ -n "$PHASE3" ]; then
   # a model folder, not a run: the grounded phases below read "$RUN/model"
   RUN=runs/phase3; mkdir -p $RUN; rm -rf $RUN/model; cp -r "$PHASE3" $RUN/model
 else
-$M train --recipe configs/default/stage2.yaml ${STEPS:+--max-steps "$STEPS" --end-at-step "$STEPS"}
-took "phase 1 (with feature caching)"
-RUN=runs/default
-if [ "$ANNEAL_STEPS" != 0 ]; then
-  $M train --recipe configs/default/anneal.yaml --max-steps "$ANNEAL_STEPS"; took "anneal phase"
-  RUN=runs/default-anneal
-fi
-if [ "$KEY_STEPS" != 0 ]; then
-  $M train --recipe configs/default/key-focus.yaml --init $RUN/model --max-steps "$KEY_STEPS"
-  took "key phase"
-  RUN=runs/default-key
-fi
+  $M train --recipe configs/default/stage2.yaml ${STEPS:+--max-steps "$STEPS" --end-at-step "$STEPS"}
+  took "phase 1 (with feature caching)"
+  RUN=runs/default
+  if [ "$ANNEAL_STEPS" != 0 ]; then
+    $M train --recipe configs/default/anneal.yaml --max-steps "$ANNEAL_STEPS"; took "anneal phase"
+    RUN=runs/default-anneal
+  fi
+  if [ "$KEY_STEPS" != 0 ]; then
+    $M train --recipe configs/default/key-focus.yaml --init $RUN/model --max-steps "$KEY_STEPS"
+    took "key phase"
+    RUN=runs/default-key
+  fi
 fi
 if [ "$GROUNDED" != 0 ]; then
   $M data real-music realmusic; took "real recordings (download, clip, pseudo-label)"
