@@ -4,6 +4,7 @@ loads). A run that continues others (its recipe's ``init`` is a model folder, as
 anneal and key phases) also ships each earlier phase's recipe, log and loss curve as ``phaseN-*``.
 Usage: python scripts/ship_default.py RUN_DIR MANIFEST [NOTE]   (NOTE: where/how it was trained)"""
 
+import hashlib
 import json
 import os
 import shutil
@@ -126,8 +127,17 @@ def shipped_phases(preset: Path, label: str) -> list[dict]:
     entries.append({"recipe": f"phase{n}-recipe.yaml", "model": label,
                     **phase_figures(yaml.safe_load((preset / "recipe.yaml").read_text()),
                                     read_log(preset / "log.jsonl")),
+                    # its path is often a temporary unpack (git archive): the hashes say which
+                    # weights it was, to check against the default in git history
+                    "weights_sha256": weight_hashes(preset),
                     **({"note": old["note"]} if old.get("note") else {})})
     return entries
+
+
+def weight_hashes(model_dir: Path) -> dict[str, str]:
+    """sha256 of every weights file (``*.safetensors``) of a model folder, by relative path."""
+    return {p.relative_to(model_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(model_dir.rglob("*.safetensors"))}
 
 
 base, base_label = None, ""

@@ -1,5 +1,6 @@
 """Training: checkpoint contents, loss decreases, exact resume, two processes, recipe validation."""
 
+import hashlib
 import json
 import math
 import os
@@ -258,6 +259,9 @@ def test_ship_a_continued_run_with_its_earlier_phases(tmp_path, manifest):
     training = json.loads((rebuilt / "data_summary.json").read_text())["training"]
     assert [c["recipe"] for c in training["continues"]] == [f"phase{i}-recipe.yaml" for i in range(1, 6)]
     assert training["continues"][3]["model"].startswith(str(kept))
+    # the kept default's weights are named by hash (its path is often a temporary unpack)
+    assert training["continues"][3]["weights_sha256"] == {
+        "projector.safetensors": hashlib.sha256((kept / "projector.safetensors").read_bytes()).hexdigest()}
     assert training["continues"][4]["model"] == str(fifth)
     assert "init: " + str(kept) in (rebuilt / "phase5-recipe.yaml").read_text()
     assert "init: " + str(dest) in (rebuilt / "phase4-recipe.yaml").read_text()
