@@ -60,7 +60,6 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="results JSON to write")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
-    from musilingo.analysis.facts import merge_facts
     from musilingo.data.manifest import atomic_write_text, read_manifest
     from musilingo.features import FeatureCache
     from musilingo.metrics.attributes import score_attribute
@@ -73,9 +72,8 @@ def main(argv=None) -> int:
     for rid in records:
         if not cache.has_facts(rid):
             raise SystemExit(f"{cache.dir}: no facts for {rid}; run musilingo eval on {args.data} first")
-        windows = [f for f in cache.facts(rid) if f is not None]
-        if windows:
-            measured[rid] = facts_truth(merge_facts(windows))
+        if (facts := cache.merged_facts(rid)) is not None:
+            measured[rid] = facts_truth(facts)
     result = {"data": args.data, "split": args.split, "feature_cache": str(cache.dir), "runs": {}}
     for spec_arg in args.runs:
         name, folder = spec_arg.split("=", 1)

@@ -36,7 +36,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     from musilingo.analysis import fingerprint
-    from musilingo.analysis.facts import merge_facts
     from musilingo.attributes import class_sentence
     from musilingo.data.manifest import atomic_write_text, read_manifest
     from musilingo.evaluate.baselines import facts_classes
@@ -54,11 +53,7 @@ def main(argv=None) -> int:
     if missing:
         raise SystemExit(f"{cache.dir}: no facts of this analysis for {len(missing)} clips "
                          f"(first: {missing[0]}); run musilingo eval on {args.data} first")
-    measured = {}
-    for r in records:
-        windows = [f for f in cache.facts(r.id) if f is not None]
-        if windows:
-            measured[r.id] = merge_facts(windows)
+    measured = {r.id: facts for r in records if (facts := cache.merged_facts(r.id)) is not None}
     items = build_items(records, "attributes")
     classes = facts_classes(items, measured)
     preds = {it.id: class_sentence(it.attribute, classes[it.id]) if it.id in classes else ""

@@ -106,6 +106,11 @@ def test_feature_cache_keeps_facts_per_window_and_survives_a_torn_line(tmp_path,
         f.write('{"id": "c9", "wind')  # a line torn by a kill
     again = FeatureCache(tmp_path / "cache", spec)
     assert again.has_facts("c0") and not again.has_facts("c9")
+    # merged over its windows as the model reads them; None for a clip without facts here
+    assert again.merged_facts("c0").summary() == fake_facts().summary()
+    assert again.merged_facts("c9") is None
+    again.put_facts({"c8": [None]})  # no window could be measured
+    assert again.has_facts("c8") and again.merged_facts("c8") is None
     # facts measured by another analysis (other fitted constants) are measured again
     import musilingo.analysis as analysis_pkg
     from musilingo.analysis import fitted

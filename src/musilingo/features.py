@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from musilingo.analysis import fingerprint as analysis_fingerprint
-from musilingo.analysis.facts import Facts
+from musilingo.analysis.facts import Facts, merge_facts
 from musilingo.audio import MAX_DURATION_S, load_audio, split_windows
 from musilingo.data.manifest import Record, append_jsonl, atomic_write_text
 from musilingo.encoders.base import Encoder, encode_pooled
@@ -134,6 +134,14 @@ class FeatureCache:
     def facts(self, clip_id: str) -> list[Facts | None]:
         """The clip's measured facts per window (None for a window that could not be measured)."""
         return [None if d is None else Facts.from_dict(d) for d in self._facts_table()[clip_id]]
+
+    def merged_facts(self, clip_id: str) -> Facts | None:
+        """The clip's facts merged over the windows that could be measured (``merge_facts``, as
+        the model reads them); None when no window was measured or the clip has no facts here."""
+        if not self.has_facts(clip_id):
+            return None
+        windows = [f for f in self.facts(clip_id) if f is not None]
+        return merge_facts(windows) if windows else None
 
     def put_facts(self, items: dict[str, list[Facts | None]]) -> None:
         table = self._facts_table()

@@ -126,13 +126,9 @@ def eval_command(data: str, *, out: str, model: str = "default",
         pooled = {r.id: features[r.id].mean(dim=0).numpy() for r in records + train if r.id in features}
         measured = {}
         if template:  # the facts-only template: each clip's measured facts (measured above)
-            from musilingo.analysis.facts import merge_facts
-
             for r in records:
-                windows = [f for f in features.facts(r.id) if f is not None] \
-                    if features.has_facts(r.id) else []
-                if windows:
-                    measured[r.id] = merge_facts(windows)
+                if (facts := features.merged_facts(r.id)) is not None:
+                    measured[r.id] = facts
     done = load_predictions(pred_path)
     preds = {s: {it.id: done[(s, it.id)]["prediction"] for it in items if (s, it.id) in done}
              for s in ("model", "no_audio")}
