@@ -69,6 +69,63 @@ def test_canonical_style_folds_synonyms():
     assert music.canonical_style("Krautrock") == "krautrock"
 
 
+def _corpus_style_labels():
+    """(label, attributes) of every style the renderer can write, with the attributes its
+    caption answers read (MMA genre, ABC dance type)."""
+    from musilingo.data import mma_styles
+    from musilingo.data.render import catalogue, convert_abc
+
+    out = [(s.style, {"style": s.style, "genre": s.genre}) for s in mma_styles.MMA_STYLES]
+    m21 = {g["style"] for g in catalogue.M21_GROUPS.values()} | set(catalogue.M21_STYLE_BY_DIR.values())
+    abc = {g["style"] for g in catalogue.ABC_GROUPS.values()}
+    abc |= {f"{adj} folk song" for _, adj in convert_abc.ESSEN_ORIGINS}
+    out += [(s, {"style": s}) for s in sorted(m21 | abc)]
+    dances = set(convert_abc.DANCE_QPM) | set(convert_abc.DANCE_ALIASES.values())
+    out += [(d, {"style": d, "dance_type": d}) for d in sorted(dances)]
+    return out
+
+
+def test_every_corpus_style_and_its_caption_answers_read_back_as_it():
+    """The style score can only be earned for labels the parser knows: every label the renderer
+    writes must read back as exactly itself, and every style answer the caption generator writes
+    for it must score 1 (a scorer that knew none of the music21, Essen or most MMA labels gave
+    "The style is Baroque chorale." 0 against a Baroque chorale)."""
+    import random
+
+    from musilingo.data.captions import _a_style
+    from musilingo.metrics.attributes import parse_style
+
+    labels = _corpus_style_labels()
+    assert len(labels) > 100
+    for label, attrs in labels:
+        if music.canonical_style(label) in music.UNSCORED_STYLES:
+            continue
+        claims = parse_style(f"The style is {label}.")
+        assert claims.positive == [music.canonical_style(label)], (label, claims.positive)
+        for seed in range(12):
+            answer = _a_style(attrs, random.Random(seed))
+            assert score_attribute("style", answer, attrs) == 1.0, (label, answer)
+
+
+def test_styles_nest():
+    assert music.style_ancestors("baroque chorale") == {"baroque", "chorale", "religious"}
+    assert music.style_ancestors("waltz") == frozenset()
+    assert music.canonical_style("Rhumba") == "rumba"
+    assert music.canonical_style("Irish folk song") == "irish folk tune"
+    truth = {"style": "Viennese waltz"}
+    assert score_attribute("style", "A Viennese waltz.", truth) == 1.0
+    assert score_attribute("style", "A waltz.", truth) == 0.0  # the family, not the style
+    assert score_attribute("style", "A Viennese waltz.", {"style": "waltz"}) == 1.0
+    assert score_attribute("style", "A son cubano, in the latin family.", {"style": "son cubano"}) == 1.0
+    assert score_attribute("style", "A son cubano or a mambo.", {"style": "son cubano"}) == 0.5
+    assert score_attribute("style", "Not a jig but a German folk song.", {"style": "folk song"}) == 1.0
+    assert score_attribute("style", "A slide guitar plays a song.", {"style": "song"}) == 0.0
+    # MusicCaps genre words stay as they were: "romantic" is a mood there, not a style
+    from musilingo.data.musiccaps_text import GENRES
+
+    assert "romantic" not in GENRES and "baroque chorale" not in music.STYLES
+
+
 def test_schema_questions_are_the_first_training_wordings():
     from musilingo.data import captions
 

@@ -178,7 +178,107 @@ _style("sarabande")
 _style("bolero")
 _style("rumba")
 _style("cha-cha", "cha cha", "cha-cha-cha")
-_SPACED_STYLES = {re.sub(r"[\s-]+", " ", k): v for k, v in STYLES.items()}
+
+# The rendered corpus's own style labels (``musilingo.data.render``: MMA grooves and their
+# genres, music21 eras, ABC collections, Essen origins and dance types) that STYLES does not
+# already fold into one of its styles, each with the broader styles it belongs to. Kept apart
+# from STYLES, which also says which MusicCaps aspects are genres ("romantic" is a mood there).
+# The answer parser reads both (longest phrase first: "a Baroque chorale" is one claim), and
+# ``tests/test_music.py`` checks that every label the renderer can write, and every style answer
+# the caption generator writes for it, reads back as that style.
+CORPUS_STYLES: dict[str, str] = {}  # name or synonym -> canonical corpus style
+STYLE_PARENTS: dict[str, tuple[str, ...]] = {}  # canonical style -> the broader styles it is one of
+#: Adjectives of the origins an Essen folk song can have ("<origin> folk song"; the ABC
+#: renderer's ``ESSEN_ORIGINS`` uses these and "Irish", whose songs are Irish folk tunes here)
+FOLK_SONG_ORIGINS = (
+    "European", "Central European", "Eastern European", "Southeast European", "German",
+    "Chinese", "Luxembourgish", "Lorraine", "Yugoslav", "French", "Dutch", "Russian", "Hungarian",
+    "Czech", "Swiss", "Romanian", "Polish", "Austrian", "Danish", "Swedish", "Italian", "English",
+    "Scottish", "Norwegian", "Finnish", "Belgian", "Greek", "Spanish",
+)  # fmt: skip
+#: Labels the renderer can write that stay unscored as styles: words too common in answers to
+#: be read as a style claim ("slide guitar", "a song")
+UNSCORED_STYLES = frozenset(("song", "slide"))
+
+
+def _corpus_style(canonical: str, *synonyms: str, parents: tuple[str, ...] = ()) -> None:
+    for s in (canonical, *synonyms):
+        CORPUS_STYLES[s] = canonical
+    if parents:
+        STYLE_PARENTS[canonical] = parents
+
+
+# broader styles STYLES lacks (MMA genres and music-history periods)
+for _broad in ("ballroom", "caribbean", "religious", "renaissance", "medieval"):
+    _corpus_style(_broad)
+_corpus_style("show tune", "show tunes", "broadway")
+_corpus_style("romantic", "romantic era", "romantic period")
+# the MMA genre of styles STYLES already has
+for _name, _genre in (("swing", "jazz"), ("bossa nova", "latin"), ("rumba", "latin"),
+                      ("bolero", "latin"), ("cha-cha", "latin"), ("samba", "latin"),
+                      ("chorale", "religious"), ("ballad", "pop")):
+    STYLE_PARENTS[_name] = (_genre,)
+CORPUS_STYLES["rhumba"] = "rumba"
+# music21 collections
+_corpus_style("baroque chorale", parents=("baroque", "chorale"))
+_corpus_style("renaissance polyphony", parents=("renaissance",))
+_corpus_style("renaissance madrigal", parents=("renaissance",))
+_corpus_style("medieval polyphony", parents=("medieval",))
+_corpus_style("medieval chant", parents=("medieval",))
+_corpus_style("hawaiian song")
+# ABC collections, origins and dance types
+_corpus_style("irish folk tune", "irish folk song", "irish folk", parents=("folk", "celtic"))
+_corpus_style("scottish air", parents=("air", "celtic"))
+_corpus_style("air", "slow air")
+for _origin in FOLK_SONG_ORIGINS:
+    _o = _origin.lower()
+    _corpus_style(f"{_o} folk song", f"{_o} folk tune", f"{_o} folk", parents=("folk",))
+for _dance, _parents in (("double jig", ("jig",)), ("single jig", ("jig",)),
+                         ("strathspey", ("celtic",)), ("highland fling", ("celtic",)),
+                         ("set dance", ("celtic",)), ("clog", ()), ("barndance", ()),
+                         ("schottische", ()), ("walkaround", ())):
+    _corpus_style(_dance, parents=_parents)
+CORPUS_STYLES["barn dance"] = "barndance"
+# MMA grooves (musilingo.data.mma_styles), under their genre
+for _name, _parents in (
+    ("50s rock and roll", ("rock",)), ("60s rock", ("rock",)), ("compound-time march", ("march",)),
+    ("8-beat pop", ("pop",)), ("afro-cuban", ("latin",)), ("beguine", ("latin",)),
+    ("boogie-woogie", ("blues",)), ("broadway show tune", ("show tune",)),
+    ("calypso", ("caribbean",)), ("charleston", ("jazz",)), ("country swing", ("country", "swing")),
+    ("country waltz", ("country", "waltz")), ("dixieland", ("jazz",)), ("easy swing", ("swing",)),
+    ("fast blues", ("blues",)), ("fast swing", ("swing",)), ("folk rock", ("folk", "rock")),
+    ("foxtrot", ("ballroom",)), ("french musette waltz", ("waltz",)), ("guitar ballad", ("ballad",)),
+    ("jazz rock", ("jazz", "rock")), ("jazz waltz", ("jazz", "waltz")), ("jive", ("ballroom",)),
+    ("light tango", ("tango",)), ("mambo", ("latin",)), ("mellow jazz", ("jazz",)),
+    ("merengue", ("latin",)), ("piano ballad", ("ballad",)), ("pop ballad", ("pop", "ballad")),
+    ("quickstep", ("ballroom",)), ("r&b", ()), ("rock ballad", ("rock", "ballad")),
+    ("rock waltz", ("rock", "waltz")), ("salsa", ("latin",)), ("shuffle", ("blues",)),
+    ("ska", ()), ("slow blues", ("blues",)), ("slow country", ("country",)),
+    ("soft rock", ("rock",)), ("soft shoe", ("jazz",)), ("son cubano", ("latin",)),
+    ("spiritual", ("religious",)), ("trance", ("electronic",)), ("twist", ("rock",)),
+    ("viennese waltz", ("waltz",)), ("western swing", ("country", "swing")), ("zydeco", ()),
+):
+    _corpus_style(_name, parents=_parents)
+for _alias, _name in (("rhythm and blues", "r&b"), ("dixie", "dixieland"),
+                      ("fox trot", "foxtrot"), ("musette waltz", "french musette waltz"),
+                      ("boogie woogie", "boogie-woogie"), ("afro cuban", "afro-cuban")):
+    CORPUS_STYLES[_alias] = _name
+#: every style phrase the answer parser reads: STYLES and the corpus's own
+STYLE_PHRASES: dict[str, str] = {**CORPUS_STYLES, **STYLES}
+_SPACED_STYLES = {re.sub(r"[\s-]+", " ", k): v for k, v in STYLE_PHRASES.items()}
+
+
+def style_ancestors(style: str) -> frozenset[str]:
+    """The broader styles a canonical style belongs to, transitively
+    (``"baroque chorale"`` -> baroque, chorale, religious); empty for a style with none."""
+    out: set[str] = set()
+    todo = list(STYLE_PARENTS.get(style, ()))
+    while todo:
+        s = todo.pop()
+        if s not in out:
+            out.add(s)
+            todo += STYLE_PARENTS.get(s, ())
+    return frozenset(out)
 
 
 def canonical_style(style: str) -> str:

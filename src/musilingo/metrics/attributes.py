@@ -8,7 +8,7 @@ Truth format: the keys of a manifest record's ``attributes`` (see ``musilingo.da
      "drums": false,                    # bool: is there unpitched (GM channel 10) percussion
      "key_tonic": "F#",                 # A-G plus optional "#" / "b"
      "key_mode": "minor",               # "major" / "minor"
-     "style": "waltz"}                  # see musilingo.music.STYLES (synonyms accepted)
+     "style": "waltz"}                  # see musilingo.music.STYLE_PHRASES (synonyms accepted)
 
 Attributes scored (``score_attribute(attr, prediction_text, truth) -> float`` in [0, 1]):
 
@@ -20,7 +20,9 @@ Attributes scored (``score_attribute(attr, prediction_text, truth) -> float`` in
 - ``drums``: yes / no against ``drums``.
 - ``key``: 0.5 for the tonic (enharmonics equal: F# == Gb) + 0.5 for the mode; when the truth
   has only one of the two, that one counts fully.
-- ``style``: the style named (synonyms folded) against ``style``.
+- ``style``: the style named (synonyms folded) against ``style``; styles nest
+  (``musilingo.music.style_ancestors``), so a narrower style is right for a broader truth
+  ("Viennese waltz" for "waltz") and "a rhumba, in the latin family" is one claim.
 
 Rules shared by all attributes: a mention inside the scope of a negation ("not fast", "no drums",
 "isn't in a minor key", "not a waltz", "the drums are absent") is a negative claim. Several
@@ -44,11 +46,12 @@ from musilingo.attributes import ATTRIBUTES
 from musilingo.text import fold_symbols, normalize_text
 from musilingo.music import (
     GM_FAMILIES,
-    STYLES,
+    STYLE_PHRASES,
     TEMPO_CLASSES,
     canonical_style,
     meter_category,
     pitch_class,
+    style_ancestors,
     tempo_class,
 )
 
@@ -450,7 +453,7 @@ def parse_key(text: str) -> KeyClaims:
     return out
 
 
-_STYLE_RE = _phrase_regex(STYLES)
+_STYLE_RE = _phrase_regex(STYLE_PHRASES)
 
 
 def parse_style(text: str) -> Claims:
@@ -487,6 +490,18 @@ def _open_score(claims: Claims, truth: str) -> float:
     if not pos:
         return 0.0
     return 1.0 / len(pos) if truth in pos else 0.0
+
+
+def _style_score(claims: Claims, truth: str) -> float:
+    """:func:`_open_score` for styles, which nest (``musilingo.music.style_ancestors``): a style
+    named with a broader one it belongs to ("a rhumba, in the latin family") is one claim, and a
+    claim is right when it is the truth or one of the truth's narrower styles ("a Viennese waltz"
+    for a waltz; "a waltz" for a Viennese waltz is not)."""
+    pos = [p for p in claims.positive if p not in claims.negative]
+    pos = [p for p in pos if not any(p in style_ancestors(q) for q in pos)]
+    if not pos:
+        return 0.0
+    return 1.0 / len(pos) if any(p == truth or truth in style_ancestors(p) for p in pos) else 0.0
 
 
 def _need(truth: Mapping, key: str):
@@ -539,5 +554,5 @@ def score_attribute(attr: str, prediction_text: str, truth: Mapping) -> float:
             raise KeyError("truth has neither 'key_tonic' nor 'key_mode'")
         return sum(parts) / len(parts)
     if attr == "style":
-        return _open_score(parse_style(prediction_text), canonical_style(str(_need(truth, "style"))))
+        return _style_score(parse_style(prediction_text), canonical_style(str(_need(truth, "style"))))
     raise ValueError(f"unknown attribute {attr!r}; expected one of {ATTRIBUTES}")
