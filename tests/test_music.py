@@ -62,6 +62,27 @@ def test_every_family_word_parses_back_to_exactly_its_family():
         assert claims.positive == [fam], (fam, claims.positive)
 
 
+def test_every_gm_program_the_renderer_can_use_reads_back_as_its_truth_family():
+    """The truth's instrument families (gm_program_family) and the answer parser must agree on
+    the caption generator's name for every program: GM 110 "Fiddle" was ethnic in the truth but
+    strings to the parser, and "atmosphere synth effect" read as a synth lead."""
+    import pretty_midi
+
+    from musilingo.data.captions import instrument_phrase
+    from musilingo.data.render.instruments import VOCAL_OR_FX_PROGRAMS
+    from musilingo.data.render.midi_analysis import families_of
+
+    unparsed = {87}  # "bass + lead synth lead" names a bass too; no renderer table uses it
+    for program in sorted(set(range(128)) - VOCAL_OR_FX_PROGRAMS - unparsed):
+        name = pretty_midi.program_to_instrument_name(program)
+        claims = parse_instruments(f"The instruments are {instrument_phrase(name)}.")
+        assert claims.positive == [music.gm_program_family(program)], (program, name, claims.positive)
+        assert families_of([name]) == [music.gm_program_family(program)]
+    assert music.gm_program_family(110) == "strings" and music.gm_program_family(105) == "ethnic"
+    with pytest.raises(ValueError):
+        music.gm_program_family(128)
+
+
 def test_canonical_style_folds_synonyms():
     assert music.canonical_style("Bossa-Nova") == "bossa nova"
     assert music.canonical_style("hip-hop") == "hip hop"

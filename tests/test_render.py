@@ -198,10 +198,14 @@ def test_corpus_resume_and_determinism(tmp_path):
     kept = recs[0].id
     stale = json.loads(before[kept])
     stale["caption"], stale["qa"][0]["answer"] = "An old caption.", "An old answer."
+    # ... and the current family table's families (GM 110 "Fiddle" was once ethnic)
+    stale["attributes"]["instrument_families"] = ["an old family"]
     (tmp_path / "state" / "done" / f"{kept}.json").write_text(json.dumps(stale))
     fresh = {r.id: r for r in read_manifest(render.render_corpus(tmp_path, **opts))}
     assert fresh[kept].caption == json.loads(before[kept])["caption"] != "An old caption."
     assert fresh[kept].qa[0].answer == json.loads(before[kept])["qa"][0]["answer"]
+    assert fresh[kept].attributes["instrument_families"] == \
+        json.loads(before[kept])["attributes"]["instrument_families"]
 
 
 @needs_tools

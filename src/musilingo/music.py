@@ -123,6 +123,21 @@ FAMILY_WORDS = {
 }  # fmt: skip
 
 
+#: General MIDI programs whose family here is not the GM table's: program 110, "Fiddle", is a
+#: violin (GM files it under ethnic). The answer parser reads "fiddle" as strings, so the truth
+#: must too, or the right answer "a fiddle" scores 0.
+GM_FAMILY_EXCEPTIONS = {110: "strings"}
+
+
+def gm_program_family(program: int) -> str:
+    """The instrument family of a General MIDI program (0-127): ``GM_FAMILIES[program // 8]``,
+    except :data:`GM_FAMILY_EXCEPTIONS`."""
+    program = int(program)
+    if not 0 <= program < 128:
+        raise ValueError(f"not a General MIDI program: {program}")
+    return GM_FAMILY_EXCEPTIONS.get(program, GM_FAMILIES[program // 8])
+
+
 def family_word(family: str) -> str:
     """A word the answer parser reads as exactly ``family`` (``"reed"`` -> ``"saxophone"``)."""
     return FAMILY_WORDS.get(family, family)

@@ -56,7 +56,7 @@ def instrument_phrase(gm_name: str) -> str:
     """A General MIDI program name in running text: "Acoustic Grand Piano" -> "acoustic grand
     piano", "String Ensemble 1" -> "string ensemble", "Lead 1 (square)" -> "square lead"."""
     s = gm_name.strip()
-    m = re.match(r"^(Lead|Pad|FX)\s*\d+\s*\(([^)]*)\)$", s)
+    m = re.match(r"^(Lead|Pad|FX)\s*\d+\s*\(?([^()]*?)\)?$", s)  # pretty_midi: "Lead 4 chiff"
     if m:
         kind = {"Lead": "synth lead", "Pad": "synth pad", "FX": "synth effect"}[m.group(1)]
         return f"{m.group(2).lower()} {kind}"

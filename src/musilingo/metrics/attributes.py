@@ -145,7 +145,7 @@ _add(("synth lead",), "synth", "synths", "synthesizer", "synthesizers", "synthes
      "lead synth", "synth lead", "square lead", "sawtooth lead", "saw lead", "moog")
 _add(("synth pad",), "synth pad", "synth pads", "pad", "pads", "ambient pad", "warm pad",
      "string pad", "polysynth")
-_add(("synth effects",), "synth effects", "synth fx", "synth sweeps")
+_add(("synth effects",), "synth effects", "synth effect", "synth fx", "synth sweeps")
 _add(("ethnic",), "sitar", "banjo", "shamisen", "koto", "kalimba", "mbira", "bagpipe",
      "bagpipes", "shanai", "shehnai", "mandolin", "oud", "bouzouki", "erhu", "balalaika", "santur")
 _add(("percussive",), "steel drums", "steel drum", "steel pan", "steelpan", "woodblock",

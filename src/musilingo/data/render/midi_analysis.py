@@ -22,9 +22,18 @@ def _program_name(program: int) -> str:
 
 
 def _program_family(program: int) -> str:
+    from musilingo.music import gm_program_family
+
+    return gm_program_family(program)
+
+
+def families_of(instruments: list[str]) -> list[str]:
+    """The instrument families of a clip's GM instrument names (``attributes["instruments"]``),
+    in order, once each: what :func:`_instrument_summary` writes as ``instrument_families``."""
     import pretty_midi
 
-    return pretty_midi.program_to_instrument_class(int(program)).lower()
+    return list(dict.fromkeys(_program_family(pretty_midi.instrument_name_to_program(n))
+                              for n in instruments))
 
 
 def _tempo_in_window(pm, t0: float, t1: float) -> tuple[float, bool]:

@@ -160,17 +160,24 @@ def render_corpus(out_dir: str | os.PathLike, num_clips: int = DEFAULT_NUM_CLIPS
         if bar is not None:
             bar.close()
     # The text is written afresh from each clip's attributes (make_caption / make_qa are
-    # deterministic in attributes and seed): a fix to the caption generator then reaches a
-    # resumed corpus too, whose state/done/ records hold the text of the run that rendered them.
+    # deterministic in attributes and seed), and the instrument families afresh from its GM
+    # instrument names: a fix to the caption generator or to the family table
+    # (musilingo.music.gm_program_family) then reaches a resumed corpus too, whose state/done/
+    # records hold what the run that rendered them wrote.
     from musilingo.data import captions
+    from musilingo.data.render.midi_analysis import families_of
 
     records = []
     for s in specs:
         p = done_dir / f"{s.clip_id}.json"
         if p.is_file() and finished(s):
             rec = Record.from_json(json.loads(p.read_text()), str(p))
-            records.append(replace(rec, caption=captions.make_caption(rec.attributes, seed=s.seed),
-                                   qa=captions.make_qa(rec.attributes, seed=s.seed)))
+            attrs = rec.attributes
+            if attrs.get("instruments"):
+                attrs = {**attrs, "instrument_families": families_of(attrs["instruments"])}
+            records.append(replace(rec, attributes=attrs,
+                                   caption=captions.make_caption(attrs, seed=s.seed),
+                                   qa=captions.make_qa(attrs, seed=s.seed)))
     manifest = options.out_dir / "manifest.jsonl"
     if records:
         write_manifest(manifest, records)
