@@ -104,6 +104,30 @@ def test_answers_parse_back():
         assert qa["drums"].startswith("Yes")
 
 
+@pytest.mark.parametrize("attrs", [
+    {"tempo_bpm": 75.5, "meter": "4/2", "key_tonic": "B", "key_mode": "phrygian"},
+    {"tempo_bpm": 119.6, "meter": "3/1", "key_tonic": "F#", "key_mode": "mixolydian"},
+    {"tempo_bpm": 75.4, "meter": "4/1", "key_tonic": "Bb", "key_mode": "dorian"},
+    {"tempo_bpm": 120.0, "meter": "6/8", "key_tonic": "C", "key_mode": "aeolian"},
+    {"tempo_bpm": 96.4, "meter": "2/2", "key_tonic": "Eb", "key_mode": "lydian"},
+])
+def test_every_scored_answer_earns_full_marks_on_its_own_truth(attrs):
+    """The generator's answer is the truth in words, so the scorer must give it 1: a modal key
+    ("B phrygian") earned half (the parser knew only major / minor), 3/1 and 4/1 no meter at all,
+    and 75.5 bpm, written "about 76 bpm", read as moderate."""
+    from musilingo.metrics.attributes import score_attribute
+
+    from musilingo.data.render.midi_analysis import families_of
+
+    names = ["Fiddle", "FX 4 (atmosphere)"]
+    attrs = {**attrs, "instruments": names, "instrument_families": families_of(names),
+             "drums": False, "style": "Baroque chorale"}
+    for seed in range(30):
+        for qa in captions.make_qa(attrs, seed=seed):
+            if qa.kind in ("tempo", "meter", "key", "instruments", "drums", "style"):
+                assert score_attribute(qa.kind, qa.answer, attrs) == 1.0, (qa.kind, qa.answer)
+
+
 @pytest.mark.parametrize("bpm,cls", [(40, "slow"), (75.9, "slow"), (76, "moderate"),
                                      (119.9, "moderate"), (120, "fast"), (200, "fast")])
 def test_tempo_classes(bpm, cls):

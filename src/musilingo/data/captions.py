@@ -36,9 +36,15 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 # Phrases for single attributes
 
 
+def bpm_number(bpm: float) -> str:
+    """The bpm as written in text: whole, or with one decimal where rounding would cross a tempo
+    class threshold (75.5 is slow, "76 bpm" reads as moderate)."""
+    return f"{round(bpm):d}" if tempo_class(round(bpm)) == tempo_class(bpm) else f"{bpm:.1f}"
+
+
 def tempo_phrase(bpm: float) -> str:
     """E.g. "about 96 bpm, a moderate tempo"."""
-    return f"about {round(bpm):d} bpm, a {tempo_class(bpm)} tempo"
+    return f"about {bpm_number(bpm)} bpm, a {tempo_class(bpm)} tempo"
 
 
 def meter_phrase(meter: str) -> str:
@@ -203,7 +209,7 @@ def _s_tempo_meter(a: Mapping[str, Any], r: random.Random) -> str | None:
             f"in {meter_phrase(meter)}.",
             f"It moves at {tempo_phrase(bpm)}, in {meter_phrase(meter)}.",
             f"The piece is in {meter_phrase(meter)} at {tempo_phrase(bpm)}.",
-            f"It is played in {meter} time at a {cls} tempo of about {round(bpm)} bpm.",
+            f"It is played in {meter} time at a {cls} tempo of about {bpm_number(bpm)} bpm.",
         ])
     if has_t:
         bpm = float(a["tempo_bpm"])

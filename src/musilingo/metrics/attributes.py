@@ -167,7 +167,10 @@ _NO_DRUM_WORDS = ("drumless", "percussionless", "unaccompanied by percussion", "
 
 # --- key ---------------------------------------------------------------------------------------
 _ACC = r"(?P<acc>#|b(?![a-z])|-?sharp|-?flat|\s+sharp|\s+flat)?"
-_MODE = r"(?:\s*-?\s*(?P<mode>major|minor|maj|min|m)(?![a-z]))?"
+# church modes too: the corpus's modal folk tunes have truths such as "E phrygian"
+_MODE = (r"(?:\s*-?\s*(?P<mode>major|minor|maj|min|dorian|phrygian|lydian|mixolydian|locrian|"
+         r"aeolian|ionian|m)(?![a-z]))?")
+_MODE_ALIASES = {"maj": "major", "min": "minor", "m": "minor", "ionian": "major", "aeolian": "minor"}
 _TONIC_RE = re.compile(rf"(?<![\w'#-])(?P<letter>[A-Ga-g]){_ACC}{_MODE}")
 _MODE_RE = re.compile(
     r"(?P<mode>major|minor)(?:-|\s+)(?:key|keys|tonality|mode|scale|feel|feeling|sound|"
@@ -312,7 +315,7 @@ def parse_meter(text: str) -> Claims:
     for offset, clause in _clauses(t):
         for m in _SIG_RE.finditer(clause):
             num, den = int(m.group(1)), int(m.group(2))
-            if den in (2, 4, 8, 16) and 1 <= num <= 15:
+            if (den in (2, 4, 8, 16) and 1 <= num <= 15) or (den == 1 and 2 <= num <= 4):
                 hits.append((offset + m.start(), f"{num}/{den}", _negated(clause, m.start(), m.end())))
         for m in _METER_WORD_RE.finditer(clause):
             phrase = re.sub(r"[\s-]+", " ", m.group(0))
@@ -405,8 +408,7 @@ def parse_key(text: str) -> KeyClaims:
         lclause = clause.lower()
         for m in _TONIC_RE.finditer(clause):
             letter, acc, mode = m.group("letter"), m.group("acc"), m.group("mode")
-            mode = {"maj": "major", "min": "minor", "m": "minor"}.get((mode or "").lower(),
-                                                                   (mode or "").lower() or None)
+            mode = _MODE_ALIASES.get((mode or "").lower(), (mode or "").lower() or None)
             if m.group("mode") == "M":  # "CM" is C major in lead-sheet shorthand
                 mode = "major"
             before = lclause[: m.start()]
@@ -549,7 +551,8 @@ def score_attribute(attr: str, prediction_text: str, truth: Mapping) -> float:
                          [str(pitch_class(t)) for t in claims.tonic.negative])
             parts.append(_closed_score(pcs, str(pitch_class(truth["key_tonic"])), 12))
         if truth.get("key_mode"):
-            parts.append(_closed_score(claims.mode, str(truth["key_mode"]).lower(), 2))
+            mode = str(truth["key_mode"]).lower()
+            parts.append(_closed_score(claims.mode, _MODE_ALIASES.get(mode, mode), 2))
         if not parts:
             raise KeyError("truth has neither 'key_tonic' nor 'key_mode'")
         return sum(parts) / len(parts)
