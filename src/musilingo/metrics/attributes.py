@@ -21,8 +21,8 @@ Attributes scored (``score_attribute(attr, prediction_text, truth) -> float`` in
 - ``key``: 0.5 for the tonic (enharmonics equal: F# == Gb) + 0.5 for the mode; when the truth
   has only one of the two, that one counts fully.
 - ``style``: the style named (synonyms folded) against ``style``; styles nest
-  (``musilingo.music.style_ancestors``), so a narrower style is right for a broader truth
-  ("Viennese waltz" for "waltz") and "a rhumba, in the latin family" is one claim.
+  (``musilingo.music.style_ancestors``) only so that "a rhumba, in the latin family" is one
+  claim: "Viennese waltz" is not right for "waltz".
 
 Rules shared by all attributes: a mention inside the scope of a negation ("not fast", "no drums",
 "isn't in a minor key", "not a waltz", "the drums are absent") is a negative claim. Several
@@ -496,14 +496,16 @@ def _open_score(claims: Claims, truth: str) -> float:
 
 def _style_score(claims: Claims, truth: str) -> float:
     """:func:`_open_score` for styles, which nest (``musilingo.music.style_ancestors``): a style
-    named with a broader one it belongs to ("a rhumba, in the latin family") is one claim, and a
-    claim is right when it is the truth or one of the truth's narrower styles ("a Viennese waltz"
-    for a waltz; "a waltz" for a Viennese waltz is not)."""
+    named with a broader one it belongs to ("a rhumba, in the latin family", the caption
+    generator's own wording) is one claim. Only the style itself is right: the corpus's styles
+    are its classes, so "a Viennese waltz" for a waltz groove, or "a Baroque chorale" for a
+    Baroque concerto, names another class (the old parser split the latter into two claims and
+    gave it half)."""
     pos = [p for p in claims.positive if p not in claims.negative]
     pos = [p for p in pos if not any(p in style_ancestors(q) for q in pos)]
     if not pos:
         return 0.0
-    return 1.0 / len(pos) if any(p == truth or truth in style_ancestors(p) for p in pos) else 0.0
+    return 1.0 / len(pos) if truth in pos else 0.0
 
 
 def _need(truth: Mapping, key: str):
