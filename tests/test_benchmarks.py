@@ -155,3 +155,40 @@ def test_chord_benchmark_scores_a_known_progression_and_refuses_to_tune_on_test(
     refused = subprocess.run([*args[:2], "--split", "test", "--grid", *args[4:]], cwd=ROOT,
                              capture_output=True, text=True, timeout=600, check=False)
     assert refused.returncode != 0 and "chosen on dev" in refused.stderr
+
+
+def _load_bench(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_meter_feel_separates_notation_from_feel():
+    mod = _load_bench("meter_feel")
+    conf = {"truth": ["2/4", "3/4", "6/8"], "answer": ["2/4", "3/4", "4/4", "6/8", "several"],
+            "counts": [[3, 0, 5, 0, 0],   # 2/4 answered 4/4: wrong signature, right feel
+                       [0, 2, 2, 0, 0],   # triple answered 4/4: wrong feel
+                       [0, 0, 0, 1, 1]]}  # a hedge has no feel
+    s = mod.meter_feel_scores(conf)
+    assert s["n"] == 14 and s["exact"] == round(6 / 14, 4) and s["feel"] == round(11 / 14, 4)
+    assert s["feel_recall"]["triple"] == {"recall": 0.5, "n": 4}
+    assert s["feel_recall"]["compound"] == {"recall": 0.5, "n": 2}
+
+
+def test_paired_bootstrap_reproduces_the_score_and_orders_runs(tmp_path):
+    mod = _load_bench("paired_bootstrap")
+    clips = [f"c{i}" for i in range(40)]
+    ref = {f"{c}:{a}": (c, float((i + j) % 2)) for i, c in enumerate(clips) for j, a in enumerate("ab")}
+    better = {k: (c, 1.0) for k, (c, _) in ref.items()}
+    res = mod.bootstrap({"ref": ref, "same": dict(ref), "better": better}, samples=500, seed=1,
+                        target=0.75)
+    assert res["clips"] == 40 and res["answers"] == 80
+    assert res["runs"]["ref"]["all_answers"] == 0.5 and res["runs"]["better"]["all_answers"] == 1.0
+    assert res["runs"]["same"]["difference_ci95_points"] == [0.0, 0.0]
+    assert res["runs"]["better"]["share_above_reference"] == 1.0
+    assert res["runs"]["better"]["share_at_or_above_target"] == 1.0
+    lo, hi = res["runs"]["ref"]["ci95"]
+    assert lo <= 0.5 <= hi and hi - lo < 0.2  # each clip averages 0.5: a narrow interval
