@@ -501,11 +501,10 @@ def _style_score(claims: Claims, truth: str) -> float:
     are its classes, so "a Viennese waltz" for a waltz groove, or "a Baroque chorale" for a
     Baroque concerto, names another class (the old parser split the latter into two claims and
     gave it half)."""
-    pos = [p for p in claims.positive if p not in claims.negative]
-    pos = [p for p in pos if not any(p in style_ancestors(q) for q in pos)]
-    if not pos:
-        return 0.0
-    return 1.0 / len(pos) if truth in pos else 0.0
+    stated = [q for q in claims.positive if q not in claims.negative]
+    implied = {a for q in stated for a in style_ancestors(q)}
+    return _open_score(Claims([p for p in claims.positive if p not in implied], claims.negative),
+                       truth)
 
 
 def _need(truth: Mapping, key: str):

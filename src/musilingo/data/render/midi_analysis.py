@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from musilingo.music import gm_program_family
+
 
 def _program_name(program: int) -> str:
     import pretty_midi
@@ -21,18 +23,12 @@ def _program_name(program: int) -> str:
     return pretty_midi.program_to_instrument_name(int(program))
 
 
-def _program_family(program: int) -> str:
-    from musilingo.music import gm_program_family
-
-    return gm_program_family(program)
-
-
 def families_of(instruments: list[str]) -> list[str]:
     """The instrument families of a clip's GM instrument names (``attributes["instruments"]``),
     in order, once each: what :func:`_instrument_summary` writes as ``instrument_families``."""
     import pretty_midi
 
-    return list(dict.fromkeys(_program_family(pretty_midi.instrument_name_to_program(n))
+    return list(dict.fromkeys(gm_program_family(pretty_midi.instrument_name_to_program(n))
                               for n in instruments))
 
 
@@ -114,7 +110,7 @@ def _instrument_summary(pm, t0: float, t1: float, lead_index: int | None) -> dic
             lead = name
         if name not in names:
             names.append(name)
-            fams.append(_program_family(inst.program))
+            fams.append(gm_program_family(inst.program))
             counts.append(n)
     families = list(dict.fromkeys(fams))
     out = {"instruments": names, "instrument_families": families, "drums": drums,
